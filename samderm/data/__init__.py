@@ -1,0 +1,1 @@
+"""The data layer: images, manifest, splits, balancing views, demo data and downloads."""
