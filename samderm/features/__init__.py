@@ -1,0 +1,1 @@
+"""Frozen SAM2 encoder features: checkpoints, preprocessing, lesion crops, the feature store."""

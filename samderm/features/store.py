@@ -1,0 +1,90 @@
+"""The feature store: features.npy (N x D, memory-mappable), index.tsv (view_id per row),
+settings.json; written once from shards, read by every later step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from samderm.io import atomic_path, read_json, read_tsv, write_json, write_tsv
+
+STORE_FILES = ("features.npy", "index.tsv", "settings.json")
+FORMAT = "samderm-features/1"
+
+
+class StoreError(ValueError):
+    """A feature store that is missing, incomplete or inconsistent; the message names it."""
+
+
+def read_store(store_dir: str | Path) -> tuple[list[str], np.ndarray, dict]:
+    """One store: (view ids, memory-mapped features, settings), checked for consistency."""
+    store_dir = Path(store_dir)
+    missing = [name for name in STORE_FILES if not (store_dir / name).is_file()]
+    if missing:
+        raise StoreError(f"feature store {store_dir} is incomplete: missing {', '.join(missing)}")
+    index = read_tsv(store_dir / "index.tsv")
+    if "view_id" not in index.columns:
+        raise StoreError(f"{store_dir / 'index.tsv'}: no view_id column (columns: {list(index.columns)})")
+    view_ids = index["view_id"].tolist()
+    features = np.load(store_dir / "features.npy", mmap_mode="r")
+    if features.ndim != 2 or features.shape[0] != len(view_ids):
+        raise StoreError(
+            f"{store_dir / 'features.npy'}: shape {features.shape} does not match "
+            f"{len(view_ids)} rows of {store_dir / 'index.tsv'}"
+        )
+    return view_ids, features, read_json(store_dir / "settings.json")
+
+
+def load_features(store_dirs: str | Path | Sequence[str | Path]) -> tuple[list[str], np.ndarray]:
+    """The stores concatenated in the given order, as float32 (a copy in memory)."""
+    if isinstance(store_dirs, (str, Path)):
+        store_dirs = [store_dirs]
+    if not store_dirs:
+        raise StoreError("load_features needs at least one feature store directory")
+    all_ids: list[str] = []
+    parts: list[np.ndarray] = []
+    seen: dict[str, Path] = {}
+    for store_dir in map(Path, store_dirs):
+        view_ids, features, _ = read_store(store_dir)
+        if parts and features.shape[1] != parts[0].shape[1]:
+            raise StoreError(
+                f"{store_dir}: {features.shape[1]}-d features cannot be joined with "
+                f"{parts[0].shape[1]}-d features of {store_dirs[0]}"
+            )
+        for view_id in view_ids:
+            if view_id in seen:
+                where = "twice in" if seen[view_id] == store_dir else f"in {seen[view_id]} and"
+                raise StoreError(f"view id {view_id!r} appears {where} {store_dir}")
+            seen[view_id] = store_dir
+        all_ids.extend(view_ids)
+        parts.append(features)
+    return all_ids, np.concatenate(parts, axis=0).astype(np.float32, copy=False)
+
+
+def write_store(
+    store_dir: str | Path,
+    view_ids: Sequence[str],
+    shard_files: Iterable[Path],
+    dim: int,
+    dtype: str,
+    settings: dict,
+) -> None:
+    """Join shard .npy files into features.npy without holding them all in memory;
+    every file is written atomically, settings.json last."""
+    store_dir = Path(store_dir)
+    with atomic_path(store_dir / "features.npy") as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=(len(view_ids), dim))
+        row = 0
+        for shard in shard_files:
+            block = np.load(shard, mmap_mode="r")
+            out[row : row + len(block)] = block
+            row += len(block)
+        if row != len(view_ids):
+            raise StoreError(f"{store_dir}: shards hold {row} rows, expected {len(view_ids)}")
+        out.flush()
+        del out
+    write_tsv(pd.DataFrame({"view_id": list(view_ids)}), store_dir / "index.tsv")
+    write_json({"format": FORMAT, **settings}, store_dir / "settings.json")
