@@ -1,0 +1,176 @@
+"""The manifest: one row per image file found or listed, with its labels and status.
+
+found = used + rejected + excluded for every source; nothing is dropped without a row.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from samderm.data import isic
+from samderm.data.folders import check_disjoint, folder_image_id, scan_images
+from samderm.data.images import BadImageError, load_rgb
+from samderm.data.labels import UNK, LabelMap, label_map
+from samderm.io import write_tsv
+from samderm.logs import progress
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["image_id", "path", "source", "lesion_class", "malignancy", "lesion_id", "status", "reason", "mask_path"]
+SOURCES = ("lesion", "not_skin", "ood")
+BAD_IMAGE_POLICIES = ("fail", "skip")
+
+
+class BadInputError(ValueError):
+    """Raised under ``bad_images: fail``; the message lists every bad file and why."""
+
+
+def _row(image_id: str, path: Path | str | None, source: str, **fields: str) -> dict[str, str]:
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(image_id=image_id, path=str(path or ""), source=source, lesion_id=f"solo_{image_id}", status="ok")
+    row.update(fields)
+    return row
+
+
+def _files_by_id(paths: list[Path], id_of) -> tuple[dict[str, Path], dict[str, str]]:
+    """(id -> path, id -> reason) where two files with one id are both unusable."""
+    groups: dict[str, list[Path]] = {}
+    for p in paths:
+        groups.setdefault(id_of(p), []).append(p)
+    single = {i: ps[0] for i, ps in groups.items() if len(ps) == 1}
+    clashes = {i: "several files for one image id: " + ", ".join(p.name for p in ps) for i, ps in groups.items() if len(ps) > 1}
+    return single, clashes
+
+
+def lesion_rows(root: Path, labels: LabelMap, masks_dir: Path | None) -> list[dict[str, str]]:
+    """Rows for the ISIC 2019 layout under ``root``, before any image is decoded."""
+    gt_path, meta_path, folder = root / isic.GROUND_TRUTH, root / isic.METADATA, root / isic.IMAGE_FOLDER
+    classes, gt_problems = isic.read_ground_truth(gt_path)
+    lesion_ids, meta_problems = isic.read_metadata(meta_path)
+    images, others = scan_images(folder)
+    if others:
+        log.info("%s: %d non-image file(s) not used: %s", folder, len(others), ", ".join(p.name for p in others[:10]))
+    files, file_problems = _files_by_id(images, lambda p: p.stem)
+    listed = set(classes) | set(gt_problems)
+    unlisted_meta = set(lesion_ids) - listed
+    if unlisted_meta:
+        log.info("%s: %d metadata row(s) name images not in %s (ignored)", meta_path, len(unlisted_meta), gt_path.name)
+
+    rows = []
+    for image_id in sorted(listed | set(files) | set(file_problems)):
+        path = files.get(image_id)
+        lesion_id = lesion_ids.get(image_id, "") or f"solo_{image_id}"
+        mask = masks_dir / f"{image_id}_mask.png" if masks_dir else None
+        row = _row(image_id, path, "lesion", lesion_id=lesion_id, mask_path=str(mask) if mask and mask.is_file() else "")
+        cls = classes.get(image_id)
+        reason = (
+            file_problems.get(image_id)
+            or gt_problems.get(image_id)
+            or meta_problems.get(image_id)
+            or (f"file not listed in {gt_path}" if image_id not in listed else "")
+            or (f"listed in {gt_path.name} but no image file in {folder}" if path is None else "")
+        )
+        if reason:
+            row.update(status="rejected", reason=reason)
+        elif cls not in labels.classes:
+            why = "UNK dropped (data.unk: drop)" if cls == UNK else f"class {cls} not in labels.lesion_classes"
+            row.update(lesion_class=cls, status="excluded", reason=why)
+        else:
+            row.update(lesion_class=cls, malignancy=labels.malignancy.get(cls, ""))
+        rows.append(row)
+    return rows
+
+
+def folder_rows(folder: Path, source: str, images: list[Path]) -> list[dict[str, str]]:
+    files, problems = _files_by_id(images, lambda p: folder_image_id(source, folder, p))
+    rows = [_row(i, p, source) for i, p in files.items()]
+    rows += [_row(i, "", source, status="rejected", reason=f"{folder}: {why}") for i, why in problems.items()]
+    return sorted(rows, key=lambda r: r["image_id"])
+
+
+def _decode_reason(path: str) -> str:
+    try:
+        load_rgb(path)
+    except BadImageError as err:
+        return err.reason
+    return ""
+
+
+def check_images(rows: list[dict[str, str]], threads: int = 1) -> None:
+    """Fully decode every still-ok image; mark the ones that fail as rejected (in place)."""
+    todo = [r for r in rows if r["status"] == "ok"]
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        reasons = pool.map(_decode_reason, [r["path"] for r in todo])
+        for row, reason in zip(todo, progress(reasons, desc="decode images", total=len(todo), unit="img")):
+            if reason:
+                row.update(status="rejected", reason=reason)
+
+
+def count_sources(manifest: pd.DataFrame) -> pd.DataFrame:
+    counts = []
+    for source in SOURCES:
+        status = manifest.loc[manifest["source"] == source, "status"]
+        counts.append({"source": source, "found": len(status), "used": int((status == "ok").sum()),
+                       "rejected": int((status == "rejected").sum()), "excluded": int((status == "excluded").sum())})
+    table = pd.DataFrame(counts)
+    assert (table["found"] == table["used"] + table["rejected"] + table["excluded"]).all(), "statuses beyond ok/rejected/excluded"
+    return table
+
+
+def build_manifest(
+    isic_root: str | Path,
+    not_skin_dir: str | Path,
+    ood_dir: str | Path,
+    labels_cfg: Mapping[str, Any],
+    bad_images: str = "fail",
+    unk: str = "drop",
+    masks_dir: str | Path | None = None,
+    threads: int = 1,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scan the three sources and return (manifest, counts).
+
+    ``masks_dir``: folder of ``{image}_mask.png``; ``None`` uses ``{isic_root}/masks`` when
+    it exists. ``bad_images: fail`` raises BadInputError naming every bad file.
+    """
+    if bad_images not in BAD_IMAGE_POLICIES:
+        raise ValueError(f"data.bad_images: must be one of {list(BAD_IMAGE_POLICIES)}, got {bad_images!r}")
+    labels = label_map(labels_cfg, unk)
+    isic_root, not_skin_dir, ood_dir = Path(isic_root), Path(not_skin_dir), Path(ood_dir)
+    if masks_dir is None and (isic_root / "masks").is_dir():
+        masks_dir = isic_root / "masks"
+    not_skin, ns_others = scan_images(not_skin_dir)
+    ood, ood_others = scan_images(ood_dir)
+    for folder, others in ((not_skin_dir, ns_others), (ood_dir, ood_others)):
+        if others:
+            log.info("%s: %d non-image file(s) not used: %s", folder, len(others), ", ".join(p.name for p in others[:10]))
+    check_disjoint(not_skin_dir, not_skin, ood_dir, ood)
+
+    rows = lesion_rows(isic_root, labels, Path(masks_dir) if masks_dir else None)
+    rows += folder_rows(not_skin_dir, "not_skin", not_skin)
+    rows += folder_rows(ood_dir, "ood", ood)
+    check_images(rows, threads)
+    manifest = pd.DataFrame(rows, columns=COLUMNS)
+    counts = count_sources(manifest)
+    log.info("manifest counts:\n%s", counts.to_string(index=False))
+
+    bad = manifest[manifest["status"] == "rejected"]
+    if len(bad) and bad_images == "fail":
+        listing = "\n".join(f"  {r.path or r.image_id}: {r.reason}" for r in bad.itertuples())
+        raise BadInputError(
+            f"{len(bad)} bad input(s) (data.bad_images: fail; set it to skip to record them "
+            f"in rejected.tsv and go on):\n{listing}"
+        )
+    for r in bad.itertuples():
+        log.warning("rejected %s: %s", r.path or r.image_id, r.reason)
+    return manifest, counts
+
+
+def write_manifest(manifest: pd.DataFrame, counts: pd.DataFrame, manifest_path, rejected_path, counts_path) -> None:
+    write_tsv(manifest, manifest_path)
+    write_tsv(manifest[manifest["status"] != "ok"], rejected_path)
+    write_tsv(counts, counts_path)
