@@ -1,0 +1,174 @@
+"""One run's OOD step: fit, tune and score every detector on every head, then the metrics,
+curves and the gate in front of the lesion classifier."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from samderm.io import read_tsv, write_tsv
+from samderm.logs import progress
+from samderm.ood import DETECTORS
+from samderm.ood.gate import gate_counts, gate_threshold
+from samderm.ood.metrics import convention, ood_curves, ood_metrics
+from samderm.ood.sets import eval_rows, fit_rows, require_columns
+from samderm.ood.tuning import detector_grid, tune
+
+log = logging.getLogger("samderm.ood")
+
+SCORE_CONVENTION = "score convention: higher = more likely OOD"
+TUNING_COLUMNS = ["head", "detector", "temperature", "epsilon", "val_auroc", "val_aupr_in",
+                  "val_aupr_out", "val_fpr_at_95_tpr", "n_val_id", "n_val_ood", "chosen"]
+
+
+class FeatureLookup:
+    """Feature rows by image id; a missing id is an error naming the store."""
+
+    def __init__(self, view_ids: Sequence[str], features: np.ndarray, store: str):
+        self.row = {v: i for i, v in enumerate(view_ids)}
+        self.features = features
+        self.store = store
+
+    def __call__(self, image_ids: Sequence[str]) -> np.ndarray:
+        missing = [i for i in image_ids if i not in self.row]
+        if missing:
+            raise ValueError(f"{self.store}: no features for {len(missing)} image(s), e.g. {missing[:5]}")
+        return np.asarray(self.features[[self.row[i] for i in image_ids]], dtype=np.float32)
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFrame, views: pd.DataFrame,
+              lookup: FeatureLookup, ood: dict[str, Any], names: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
+    """All five OOD tables of one run (see docs/internals.md). `model` is a HeadModel
+    (forward(x, tasks) -> {task: logits} on raw features); `names` names the input files in errors."""
+    names = {"views": "views", "splits": "splits", **(names or {})}
+    if "lesion" not in model.tasks:
+        raise ValueError(f"the gate needs the lesion head, but the model has only {list(model.tasks)}")
+    lesion_classes = model.tasks["lesion"]
+    malignancy = _malignancy_of_classes(manifest)
+    model.eval()
+    id_recall = float(ood["tpr"])
+    tables: dict[str, list[pd.DataFrame]] = {k: [] for k in ("scores", "metrics", "curves", "gate", "tuning")}
+    tuning_records = []
+    jobs = [(h, d) for h in ood["heads"] for d in ood["detectors"]]
+    sets: dict[str, tuple] = {}
+    for head, detector_name in progress(jobs, desc="ood detectors", unit="detector"):
+        if head not in model.tasks:
+            raise ValueError(f"ood.heads names {head!r}, but the model has only the heads {list(model.tasks)}")
+        if head not in sets:
+            sets[head] = _head_sets(model, head, manifest, splits, views, lookup, names)
+        fit_args, evaluation, eval_x = sets[head]
+        part = {(s, i): eval_x[((evaluation["split"] == s) & (evaluation["in_distribution"] == i)).to_numpy()]
+                for s in ("val", "test") for i in (True, False)}
+        detector, records = tune(DETECTORS[detector_name], detector_grid(detector_name, ood), fit_args,
+                                 part["val", True], part["val", False])
+        for record in records:
+            tuning_records.append({"head": head, "detector": detector_name, **record,
+                                   "n_val_id": len(part["val", True]), "n_val_ood": len(part["val", False])})
+        chosen = next(r for r in records if r["chosen"])
+        scores = detector.predict(eval_x)
+        tables["scores"].append(evaluation[["image_id", "source", "split"]].assign(
+            in_distribution=evaluation["in_distribution"].astype(int), head=head, detector=detector_name, score=scores))
+
+        is_test, is_id = (evaluation["split"] == "test").to_numpy(), evaluation["in_distribution"].to_numpy()
+        test_id, test_ood = scores[is_test & is_id], scores[is_test & ~is_id]
+        metrics = ood_metrics(test_id, test_ood)
+        params = _params_text({k: v for k, v in chosen.items() if k in ("temperature", "epsilon")})
+        tables["metrics"].append(pd.DataFrame({
+            "head": head, "detector": detector_name, "params": params, "split": "test",
+            "metric": list(metrics), "value": list(metrics.values()), "n_id": len(test_id), "n_ood": len(test_ood)}))
+        tables["curves"].append(ood_curves(test_id, test_ood).assign(head=head, detector=detector_name))
+
+        threshold = gate_threshold(scores[~is_test & is_id], id_recall)
+        lesion_test = is_test & (evaluation["source"] == "lesion").to_numpy()
+        gate = pd.concat([
+            gate_counts("ood", scores[is_test & ~is_id], _lesion_predictions(model, eval_x[is_test & ~is_id], lesion_classes),
+                        threshold, lesion_classes),
+            gate_counts("lesion", scores[lesion_test], _lesion_predictions(model, eval_x[lesion_test], lesion_classes),
+                        threshold, lesion_classes),
+        ], ignore_index=True)
+        gate.insert(0, "head", head)
+        gate.insert(1, "detector", detector_name)
+        gate.insert(2, "threshold", threshold)
+        gate.insert(5, "malignancy", gate["predicted"].map(malignancy).fillna(""))
+        tables["gate"].append(gate)
+        rejected = gate.loc[gate["predicted"] == "rejected"].set_index("population")["n_with_gate"]
+        log.info("%s head, %s (%s): test AUROC %.3f, FPR@95%%TPR %.3f; gate at %.4g rejects %d/%d OOD and %d/%d lesion test images",
+                 head, detector_name, params or "no hyper-parameters", metrics["auroc"], metrics["fpr_at_95_tpr"], threshold,
+                 rejected["ood"], len(test_ood), rejected["lesion"], int(lesion_test.sum()))
+
+    out = {k: pd.concat(v, ignore_index=True) for k, v in tables.items() if k != "tuning"}
+    out["curves"] = out["curves"][["head", "detector", "curve", "x", "y", "threshold"]]
+    out["tuning"] = pd.DataFrame(tuning_records).reindex(columns=TUNING_COLUMNS)
+    return out
+
+
+def _head_sets(model, head, manifest, splits, views, lookup, names):
+    classes = model.tasks[head]
+    fit = fit_rows(manifest, views, head, classes, names["views"])
+    evaluation = eval_rows(manifest, splits, head, names["splits"])
+    n_copies = int(((views["split"] == "train") & (views["copy"].astype(int) > 0)).sum())
+    counts = evaluation.groupby(["split", "in_distribution"]).size().to_dict()
+    log.info("%s head: fit on %d original train images (%d augmented train copies not used: not in the images store); "
+             "val %d in-distribution / %d OOD, test %d in-distribution / %d OOD", head, len(fit), n_copies,
+             counts.get(("val", True), 0), counts.get(("val", False), 0), counts.get(("test", True), 0), counts.get(("test", False), 0))
+    for split in ("val", "test"):
+        for in_distribution in (True, False):
+            if not counts.get((split, in_distribution)):
+                raise ValueError(f"{names['splits']}: the {head} head has no {'in-distribution' if in_distribution else 'OOD'} "
+                                 f"images in {split}; OOD tuning and reporting need both")
+
+    def logits_fn(x: torch.Tensor) -> torch.Tensor:
+        return model(x, tasks=[head])[head]
+
+    fit_args = (lookup(fit["image_id"].tolist()), fit["label"].to_numpy(), logits_fn)
+    return fit_args, evaluation, lookup(evaluation["image_id"].tolist())
+
+
+@torch.no_grad()
+def _lesion_predictions(model, features: np.ndarray, classes: list[str]) -> np.ndarray:
+    if len(features) == 0:
+        return np.array([], dtype=object)
+    logits = model(torch.as_tensor(features), tasks=["lesion"])["lesion"]
+    return np.asarray(classes, dtype=object)[logits.argmax(dim=1).numpy()]
+
+
+def _malignancy_of_classes(manifest: pd.DataFrame) -> dict[str, str]:
+    """lesion_class -> malignancy as the manifest labelled them (one source of truth)."""
+    lesions = manifest.loc[manifest["source"] == "lesion", ["lesion_class", "malignancy"]].drop_duplicates()
+    return dict(zip(lesions["lesion_class"], lesions["malignancy"]))
+
+
+def run_ood(model_path: str | Path, manifest_path: str | Path, splits_path: str | Path, views_path: str | Path,
+            feature_files: Sequence[str | Path], ood: dict[str, Any], outputs: dict[str, str | Path]) -> None:
+    """The `ood_scores` step: read the inputs, score, write scores/metrics/curves/gate/tuning TSVs."""
+    from samderm.features.store import load_features
+    from samderm.heads import load_head
+
+    store_dirs = list(dict.fromkeys(str(Path(f).parent) for f in feature_files))
+    view_ids, features = load_features(store_dirs)
+    manifest = read_tsv(manifest_path)
+    require_columns(manifest, ["image_id", "source", "lesion_class", "malignancy", "status"], str(manifest_path))
+    manifest = manifest[manifest["status"] == "ok"]
+    log.info("loaded %d feature rows from %s; %d ok manifest rows", len(view_ids), ", ".join(store_dirs), len(manifest))
+    tables = score_run(load_head(model_path), manifest, read_tsv(splits_path), read_tsv(views_path),
+                       FeatureLookup(view_ids, features, ", ".join(store_dirs)), ood,
+                       names={"views": str(views_path), "splits": str(splits_path)})
+    comment = convention()
+    write_tsv(tables["scores"], outputs["scores"], SCORE_CONVENTION)
+    write_tsv(tables["metrics"], outputs["metrics"], comment + "; reported on the test split, hyper-parameters chosen on val")
+    write_tsv(tables["curves"], outputs["curves"], comment + "; test split; roc: x = FPR, y = TPR; pr: x = recall, y = precision")
+    write_tsv(tables["gate"], outputs["gate"], f"{SCORE_CONVENTION}; an image is rejected when its score > threshold, the "
+              f"threshold accepting {float(ood['tpr']):g} of the head's in-distribution val images; "
+              "test split; predicted = the lesion head's class")
+    write_tsv(tables["tuning"], outputs["tuning"], comment + "; chosen = highest val AUROC (first in grid order on ties)")
+    log.info("wrote %d scores, %d metrics, %d curve points, %d gate rows, %d tuning rows",
+             *(len(tables[k]) for k in ("scores", "metrics", "curves", "gate", "tuning")))
