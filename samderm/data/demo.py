@@ -1,0 +1,272 @@
+"""A generated demo study in the exact ISIC 2019 layout, plus not-skin and OOD folders.
+
+It exists to exercise the machinery end to end without a download; it produces no
+clinical numbers. Every picture is drawn from a generator seeded by sha256(seed, name),
+so two generations are byte-identical.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance
+
+from samderm.data import isic
+from samderm.data.labels import ISIC_CLASSES, UNK
+from samderm.logs import progress
+
+log = logging.getLogger(__name__)
+
+DEMO_KEYS = {"seed", "image_size", "class_counts", "images_per_lesion", "not_skin", "ood"}
+SKIN_TONES = np.array([[232, 190, 165], [215, 170, 140], [195, 145, 115], [170, 120, 90]], float)
+SITES = ["anterior torso", "posterior torso", "lower extremity", "upper extremity", "head/neck", "palms/soles"]
+# shipped inside the installed wheels: (package, file name); none is downloaded
+NOT_SKIN_IMAGES = [("sklearn", "china.jpg"), ("skimage", "brick.png"), ("skimage", "grass.png"),
+                   ("skimage", "gravel.png"), ("skimage", "camera.png"), ("skimage", "coffee.png"),
+                   ("skimage", "chelsea.png"), ("skimage", "astronaut.png")]
+OOD_FLOWER = ("sklearn", "flower.jpg")
+OOD_OTHER_IMAGES = [("skimage", "rocket.jpg"), ("skimage", "hubble_deep_field.jpg"), ("skimage", "motorcycle_left.png"),
+                    ("skimage", "retina.jpg"), ("skimage", "ihc.png"), ("skimage", "moon.png"), ("skimage", "coins.png")]
+
+
+def rng_for(*parts: Any) -> np.random.Generator:
+    """A generator seeded by sha256 of the parts: stable across machines and runs."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+
+
+# ---- lesion appearance: (base colour, radius as a fraction of the image, shape irregularity, border width px)
+LOOKS = {
+    "MEL": ((70, 42, 32), 0.30, 0.16, 1.5),
+    "NV": ((140, 92, 62), 0.26, 0.03, 1.5),
+    "BCC": ((215, 150, 150), 0.27, 0.08, 3.0),
+    "AK": ((200, 112, 100), 0.28, 0.10, 6.0),
+    "BKL": ((172, 132, 86), 0.28, 0.06, 1.2),
+    "DF": ((160, 110, 80), 0.17, 0.03, 5.0),
+    "VASC": ((150, 30, 62), 0.22, 0.05, 1.2),
+    "SCC": ((222, 182, 168), 0.29, 0.12, 4.0),
+    UNK: ((120, 100, 90), 0.25, 0.08, 3.0),
+}
+
+
+def _texture(cls: str, rng: np.random.Generator, rad: np.ndarray, ang: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Per-pixel colour offset inside the lesion: what makes the classes look different."""
+    size = rad.shape[0]
+    out = np.zeros((size, size, 3))
+    spots = lambda n, r: _spots(rng, xy, n, r)  # noqa: E731
+    if cls == "MEL":  # blue-grey veil and dark globules, asymmetric
+        out += (spots(3, 0.12) > 0)[..., None] * np.array([40, 60, 90])
+        out -= (spots(12, 0.03) > 0)[..., None] * 45
+    elif cls == "NV":  # regular pigment network
+        waves = 2 * np.pi * size / rng.uniform(5, 7)  # a mesh every 5-7 pixels
+        out -= ((np.sin(xy[0] * waves) * np.sin(xy[1] * waves)) > 0.3)[..., None] * 30
+    elif cls == "BCC":  # arborising red vessels
+        out += _vessels(rng, size)[..., None] * np.array([-20, -110, -100])
+    elif cls == "AK":  # white rough scale
+        out += (rng.random((size, size)) > 0.8)[..., None] * 70
+    elif cls == "BKL":  # comedo-like dark and milia-like white dots
+        out -= (spots(10, 0.035) > 0)[..., None] * 70
+        out += (spots(6, 0.025) > 0)[..., None] * 70
+    elif cls == "DF":  # central white patch, darker ring
+        out += (rad < 0.45)[..., None] * np.array([75, 105, 125])
+        out -= ((rad > 0.75) & (rad < 1.0))[..., None] * 25
+    elif cls == "VASC":  # red-purple lacunae
+        out -= (spots(8, 0.07) > 0)[..., None] * np.array([40, 10, 0])
+    elif cls == "SCC":  # keratin centre and crust
+        out += (rad < 0.35)[..., None] * np.array([15, 40, -5])
+        out -= (spots(5, 0.04) > 0)[..., None] * np.array([100, 110, 120])
+    return out
+
+
+def _spots(rng, xy, n, radius):
+    centres = rng.uniform(-0.25, 0.25, size=(n, 2))
+    dist = np.min([np.hypot(xy[0] - cx, xy[1] - cy) for cx, cy in centres], axis=0)
+    return dist < radius * rng.uniform(0.7, 1.3)
+
+
+def _vessels(rng, size):
+    canvas = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(canvas)
+    for _ in range(3):
+        x, y = rng.uniform(0.35, 0.65, 2) * size
+        for _ in range(6):
+            nx, ny = x + rng.normal(0, size * 0.06), y + rng.normal(0, size * 0.06)
+            draw.line([(x, y), (nx, ny)], fill=255, width=1)
+            x, y = nx, ny
+    return np.asarray(canvas) / 255.0
+
+
+def _skin(rng: np.random.Generator, size: int) -> np.ndarray:
+    tone = SKIN_TONES[rng.integers(len(SKIN_TONES))]
+    shade = np.asarray(Image.fromarray(rng.uniform(0.9, 1.1, (6, 6)).astype(np.float32), mode="F").resize((size, size), Image.BICUBIC))
+    return tone[None, None, :] * shade[..., None] + rng.normal(0, 4, (size, size, 3))
+
+
+def _hairs(rng: np.random.Generator, image: Image.Image) -> None:
+    draw = ImageDraw.Draw(image)
+    size = image.size[0]
+    for _ in range(int(rng.integers(0, 5))):
+        start, bend, end = (rng.uniform(-0.1, 1.1, (3, 2)) * size).tolist()
+        t = np.linspace(0, 1, 20)[:, None]
+        points = (1 - t) ** 2 * start + 2 * (1 - t) * t * np.array(bend) + t**2 * np.array(end)
+        draw.line([tuple(p) for p in points], fill=(45, 30, 25), width=int(rng.integers(1, 3)))
+
+
+def lesion_image(cls: str, lesion_rng_seed: tuple, image_rng_seed: tuple, size: int) -> tuple[Image.Image, Image.Image]:
+    """One dermoscopy-like picture of a lesion and its binary mask.
+
+    The lesion's shape and colour come from its lesion seed (shared by the images of one
+    lesion); position, scale, rotation, lighting, hairs and noise from the image seed."""
+    colour, radius, irregularity, border = LOOKS[cls]
+    lrng, irng = rng_for(*lesion_rng_seed), rng_for(*image_rng_seed)
+    harmonics = lrng.normal(0, irregularity, size=(5, 2))
+    aspect = lrng.uniform(0.75, 1.0)
+    base = np.array(colour, float) + lrng.normal(0, 8, 3)
+    texture_seed = int(lrng.integers(2**31))
+
+    grid = (np.mgrid[0:size, 0:size][::-1] + 0.5) / size - 0.5  # x, y in [-0.5, 0.5]
+    centre = irng.uniform(-0.06, 0.06, 2)
+    turn = irng.uniform(0, 2 * np.pi)
+    scale = radius * irng.uniform(0.9, 1.1)
+    x, y = grid[0] - centre[0], grid[1] - centre[1]
+    u = (x * np.cos(turn) + y * np.sin(turn)) / aspect
+    v = -x * np.sin(turn) + y * np.cos(turn)
+    ang, dist = np.arctan2(v, u), np.hypot(u, v)
+    edge = scale * (1 + sum(a * np.cos((k + 2) * ang + b * np.pi) for k, (a, b) in enumerate(harmonics)))
+    alpha = np.clip((edge - dist) * size / border + 0.5, 0, 1)
+
+    lesion = base + _texture(cls, rng_for(texture_seed), dist / np.maximum(edge, 1e-6), ang, np.stack([u, v]))
+    pixels = _skin(irng, size) * (1 - alpha[..., None]) + lesion * alpha[..., None]
+    pixels *= irng.uniform(0.9, 1.1)
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    _hairs(irng, image)
+    if irng.random() < 0.5:  # the dark round field of a contact dermoscope
+        field = np.hypot(grid[0], grid[1]) > irng.uniform(0.48, 0.6)
+        arr = np.asarray(image).copy()
+        arr[field] = arr[field] // 6
+        image = Image.fromarray(arr)
+    mask = Image.fromarray(((alpha > 0.5) * 255).astype(np.uint8), mode="L")
+    return image, mask
+
+
+# ---- not-skin and OOD pictures: random views of images shipped inside installed packages
+
+def shipped_image(package: str, name: str) -> Image.Image:
+    if package == "sklearn":
+        from sklearn.datasets import load_sample_image
+
+        return Image.fromarray(load_sample_image(name))
+    import skimage.data
+
+    path = Path(skimage.data.__file__).parent / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: scikit-image no longer ships {name}; pick another image in samderm/data/demo.py")
+    with Image.open(path) as img:
+        return img.convert("RGB")
+
+
+def random_view(picture: Image.Image, rng: np.random.Generator, size: int) -> Image.Image:
+    """A random square crop, flip and colour variation of ``picture`` at ``size`` pixels."""
+    w, h = picture.size
+    side = int(min(w, h) * rng.uniform(0.35, 0.9))
+    left, top = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+    view = picture.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+    if rng.random() < 0.5:
+        view = view.transpose(Image.FLIP_LEFT_RIGHT)
+    view = ImageEnhance.Color(view).enhance(rng.uniform(0.6, 1.4))
+    view = ImageEnhance.Brightness(view).enhance(rng.uniform(0.8, 1.2))
+    tint = rng.uniform(0.85, 1.15, 3)
+    return Image.fromarray(np.clip(np.asarray(view) * tint, 0, 255).astype(np.uint8))
+
+
+def _write_views(folder: Path, n: int, pick: Callable[[int], tuple[str, str]], seed: int, kind: str, size: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    cache: dict[tuple[str, str], Image.Image] = {}
+    for i in progress(range(n), desc=kind, unit="img"):
+        source = pick(i)
+        if source not in cache:
+            cache[source] = shipped_image(*source)
+        view = random_view(cache[source], rng_for(seed, kind, i), size)
+        view.save(folder / f"{Path(source[1]).stem}_{i:03d}.jpg", quality=92)
+
+
+# ---- the whole demo study
+
+def _validate(cfg: Mapping[str, Any]) -> None:
+    unknown = set(cfg) - DEMO_KEYS
+    if unknown:
+        raise ValueError(f"data.demo: unknown key(s) {sorted(unknown)}; known: {sorted(DEMO_KEYS)}")
+    bad = [c for c in cfg.get("class_counts", {}) if c not in (*ISIC_CLASSES, UNK)]
+    if bad:
+        raise ValueError(f"data.demo.class_counts: unknown class(es) {bad}")
+    if int(cfg.get("image_size", 128)) < 32:
+        raise ValueError("data.demo.image_size: must be >= 32")
+    if int(cfg.get("images_per_lesion", 1)) < 1:
+        raise ValueError("data.demo.images_per_lesion: must be >= 1")
+
+
+def demo_plan(cfg: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One dict per lesion image: image id, class, lesion_id ('' for a leftover solo image)."""
+    per_lesion = int(cfg.get("images_per_lesion", 1))
+    items = []
+    for cls in (*ISIC_CLASSES, UNK):
+        n = int(cfg.get("class_counts", {}).get(cls, 0))
+        for k in range(n):
+            lesion = k // per_lesion
+            grouped = (lesion + 1) * per_lesion <= n  # an incomplete last group becomes solo images
+            items.append({"class": cls, "lesion": f"{cls}{lesion}" if grouped else ""})
+    # ISIC ids do not reveal the class: number the images in a seeded order
+    order = rng_for(cfg.get("seed", 0), "ids").permutation(len(items))
+    lesion_numbers: dict[str, str] = {}
+    for number, index in enumerate(order):
+        item = items[index]
+        item["image"] = f"ISIC_{number:07d}"
+        if item["lesion"]:
+            item["lesion_id"] = lesion_numbers.setdefault(item["lesion"], f"HAM_{len(lesion_numbers):07d}")
+        else:
+            item["lesion_id"] = ""
+    return sorted(items, key=lambda it: it["image"])
+
+
+def generate_demo(isic_dir: str | Path, not_skin_dir: str | Path, ood_dir: str | Path, cfg: Mapping[str, Any]) -> None:
+    """Write the demo ISIC 2019 layout (CSVs, images, masks/) and the not-skin and OOD folders."""
+    _validate(cfg)
+    seed, size = int(cfg.get("seed", 0)), int(cfg.get("image_size", 128))
+    isic_dir, not_skin_dir, ood_dir = Path(isic_dir), Path(not_skin_dir), Path(ood_dir)
+    images, masks = isic_dir / isic.IMAGE_FOLDER, isic_dir / "masks"
+    images.mkdir(parents=True, exist_ok=True)
+    masks.mkdir(parents=True, exist_ok=True)
+
+    plan = demo_plan(cfg)
+    gt_rows, meta_rows = [], []
+    for item in progress(plan, desc="lesion images", unit="img"):
+        lesion_key = item["lesion_id"] or item["image"]
+        image, mask = lesion_image(item["class"], (seed, "lesion", lesion_key), (seed, "image", item["image"]), size)
+        image.save(images / f"{item['image']}.jpg", quality=92)
+        mask.save(masks / f"{item['image']}_mask.png")
+        gt_rows.append([item["image"]] + ["1.0" if c == item["class"] else "0.0" for c in isic.GROUND_TRUTH_COLUMNS[1:]])
+        patient = rng_for(seed, "patient", lesion_key)
+        meta_rows.append([item["image"], f"{5 * int(patient.integers(4, 18))}.0", SITES[int(patient.integers(len(SITES)))],
+                          item["lesion_id"], ["male", "female"][int(patient.integers(2))]])
+    _write_csv(isic_dir / isic.GROUND_TRUTH, isic.GROUND_TRUTH_COLUMNS, gt_rows)
+    _write_csv(isic_dir / isic.METADATA, isic.METADATA_COLUMNS, meta_rows)
+
+    n_ns, n_ood = int(cfg.get("not_skin", 0)), int(cfg.get("ood", 0))
+    _write_views(not_skin_dir, n_ns, lambda i: NOT_SKIN_IMAGES[i % len(NOT_SKIN_IMAGES)], seed, "not_skin", size)
+    # half of the OOD set is the flower (the thesis' flower-called-melanoma example)
+    _write_views(ood_dir, n_ood, lambda i: OOD_FLOWER if i % 2 == 0 else OOD_OTHER_IMAGES[(i // 2) % len(OOD_OTHER_IMAGES)],
+                 seed, "ood", size)
+    log.info("demo study: %d lesion images (%d lesions), %d not-skin, %d OOD, %d px",
+             len(plan), len({p['lesion_id'] for p in plan if p['lesion_id']}), n_ns, n_ood, size)
+
+
+def _write_csv(path: Path, header, rows) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
