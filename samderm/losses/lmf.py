@@ -1,0 +1,22 @@
+"""LMF loss (Sadi et al. 2023): alpha * LDAM + beta * focal on the same logits."""
+
+from __future__ import annotations
+
+import torch
+
+from samderm.losses.base import ClassLoss
+from samderm.losses.focal import FocalLoss
+from samderm.losses.ldam import LDAMLoss
+
+
+class LMFLoss(ClassLoss):
+    def __init__(self, ldam: LDAMLoss, focal: FocalLoss, alpha: float = 1.0, beta: float = 1.0):
+        super().__init__(ldam.n_classes)
+        self.ldam, self.focal = ldam, focal
+        self.alpha, self.beta = float(alpha), float(beta)
+
+    def start_epoch(self, epoch: int) -> None:
+        self.ldam.start_epoch(epoch)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.alpha * self.ldam(logits, target) + self.beta * self.focal(logits, target)

@@ -1,0 +1,166 @@
+"""Training of a HeadModel: AdamW, per-task losses on the rows each task has labels for,
+optional Balanced MixUp, early stopping on validation macro-F1 keeping the best state."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+from samderm.heads import HeadModel
+from samderm.logs import progress
+from samderm.losses import build_loss, cosine_scale, mixup_alpha
+from samderm.losses.balanced_mixup import mix_features, mix_targets, mixup_lambda
+from samderm.metrics import macro_f1
+from samderm.seeding import seed_everything
+from samderm.train.data import RunData
+from samderm.train.sampling import balanced_draw, balanced_weights, epoch_batches, strata
+from samderm.train.tasks import NO_LABEL
+
+log = logging.getLogger(__name__)
+HISTORY_COLUMNS = ["epoch", "task", "train_loss", "val_macro_f1", "selected"]
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("training.device is 'cuda' but no CUDA device is visible")
+    return torch.device(device)
+
+
+@dataclass
+class Settings:
+    """The experiment entry of the config (experiments.<name>)."""
+    epochs: int = 60
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    patience: int = 15
+    sampler: str = "instance"
+
+    @classmethod
+    def from_config(cls, experiment: Mapping[str, Any]) -> "Settings":
+        fields = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in experiment.items() if k in fields})
+
+
+def build_model(data: RunData, architecture: Mapping[str, Any], loss_cfg: Mapping[str, Any]) -> HeadModel:
+    model = HeadModel(architecture["type"], data.tasks, data.features.shape[1], hidden=architecture.get("hidden", [256]),
+                      dropout=architecture.get("dropout", 0.2), cosine_scale=cosine_scale(loss_cfg))
+    train = torch.from_numpy(data.features[data.rows("train")])
+    model.set_standardisation(train.mean(dim=0), train.std(dim=0))
+    return model
+
+
+def train_heads(data: RunData, architecture: Mapping[str, Any], loss_cfg: Mapping[str, Any],
+                experiment: Mapping[str, Any], seed: int, device: str = "cpu") -> tuple[HeadModel, pd.DataFrame]:
+    """Seed, build and train; parallel trains each task's MLP alone, multihead all tasks
+    together. Returns the model (best validation state) on the CPU and the history."""
+    generator = seed_everything(seed)
+    model = build_model(data, architecture, loss_cfg)
+    groups = [[t] for t in data.tasks] if model.arch == "parallel" else [list(data.tasks)]
+    settings = Settings.from_config(experiment)
+    history = [_fit_group(model, data, group, loss_cfg, settings, generator, resolve_device(device)) for group in groups]
+    return model.cpu().eval(), pd.concat(history, ignore_index=True)
+
+
+def _fit_group(model: HeadModel, data: RunData, group: list[str], loss_cfg: Mapping[str, Any], settings: Settings,
+               generator: torch.Generator, device: torch.device) -> pd.DataFrame:
+    started = time.perf_counter()
+    columns = [list(data.tasks).index(t) for t in group]
+    train_rows = np.flatnonzero((data.split == "train") & (data.labels[:, columns] != NO_LABEL).any(axis=1))
+    x = torch.from_numpy(data.features[train_rows]).to(device)
+    y = torch.from_numpy(data.labels[train_rows][:, columns]).to(device)
+    weights = balanced_weights(strata(y.cpu()))
+    losses = {}
+    for j, task in enumerate(group):
+        counts = np.bincount(y[:, j][y[:, j] >= 0].cpu().numpy(), minlength=len(data.tasks[task]))
+        log.info("task %s: train class counts %s", task, dict(zip(data.tasks[task], counts.tolist())))
+        losses[task] = build_loss(loss_cfg, counts.tolist(), task).to(device)
+    val = {t: data.rows("val", t) for t in group}
+    for task, rows in val.items():
+        if len(rows) == 0:
+            raise ValueError(f"task {task}: no validation rows, early stopping needs them")
+    val_x = {t: torch.from_numpy(data.features[r]).to(device) for t, r in val.items()}
+    val_y = {t: data.labels[r, list(data.tasks).index(t)] for t, r in val.items()}
+    module = model.task_module(group[0])
+    module.to(device)
+    model.to(device)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    alpha = mixup_alpha(loss_cfg)
+    best, best_state, best_epoch, waited, rows = -1.0, None, -1, 0, []
+    for epoch in progress(range(settings.epochs), desc=f"train {'+'.join(group)}", unit="epoch"):
+        for loss in losses.values():
+            loss.start_epoch(epoch)
+        totals = _train_epoch(model, x, y, group, losses, optimizer, settings, weights, alpha, generator)
+        model.eval()
+        with torch.no_grad():
+            scores = {t: macro_f1(val_y[t], model(val_x[t], tasks=[t])[t].argmax(dim=1).cpu().numpy()) for t in group}
+        model.train()
+        rows += [{"epoch": epoch, "task": t, "train_loss": totals[t], "val_macro_f1": scores[t]} for t in group]
+        score = float(np.mean(list(scores.values())))
+        if score > best:
+            best, best_epoch, waited = score, epoch, 0
+            best_state = copy.deepcopy(module.state_dict())
+        else:
+            waited += 1
+            if waited >= settings.patience:
+                break
+    module.load_state_dict(best_state)
+    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    history["selected"] = (history["epoch"] == best_epoch).astype(int)
+    log.info("%s: %d epochs on %d train rows in %.1fs; best val macro-F1 %.4f at epoch %d",
+             "+".join(group), epoch + 1, len(train_rows), time.perf_counter() - started, best, best_epoch)
+    return history
+
+
+def batch_loss(model: HeadModel, xb: torch.Tensor, targets: list[tuple[torch.Tensor, torch.Tensor]],
+               group: list[str], losses: dict) -> tuple[torch.Tensor | None, dict[str, tuple[float, int]]]:
+    """Sum over tasks of each task's loss, a mean over only the rows labelled for that task
+    (``targets``: per task (target of the valid rows, valid mask)); so a row without a label
+    for a task sends no gradient into that task's head. None when no row has any label."""
+    logits = model(xb, tasks=group)
+    total, parts = None, {}
+    for t, (target, valid) in zip(group, targets):
+        n = int(valid.sum())
+        if n == 0:
+            continue
+        loss = losses[t](logits[t][valid], target)
+        total = loss if total is None else total + loss
+        parts[t] = (loss.item(), n)
+    return total, parts
+
+
+def _train_epoch(model: HeadModel, x: torch.Tensor, y: torch.Tensor, group: list[str], losses: dict,
+                 optimizer: torch.optim.Optimizer, settings: Settings, weights: torch.Tensor,
+                 alpha: float | None, generator: torch.Generator) -> dict[str, float]:
+    """One pass over the group's training rows; returns the mean loss per task."""
+    sums = {t: 0.0 for t in group}
+    counts = {t: 0 for t in group}
+    for batch in epoch_batches(len(x), settings.batch_size, settings.sampler, weights, generator):
+        batch = batch.to(x.device)
+        xb, yb = x[batch], y[batch]
+        if alpha is not None:
+            partner = balanced_draw(weights, len(batch), generator).to(x.device)
+            lam = mixup_lambda(alpha, generator)
+            xb = mix_features(xb, x[partner], lam)
+            targets = [mix_targets(yb[:, j], y[partner, j], losses[t].n_classes, lam) for j, t in enumerate(group)]
+        else:
+            targets = [(yb[:, j][yb[:, j] >= 0], yb[:, j] >= 0) for j in range(len(group))]
+        total, parts = batch_loss(model, xb, targets, group, losses)
+        if total is None:
+            continue
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        for t, (value, n) in parts.items():
+            sums[t] += value * n
+            counts[t] += n
+    return {t: sums[t] / counts[t] if counts[t] else float("nan") for t in group}

@@ -1,0 +1,51 @@
+"""File-level entry points of the train rules: read the inputs, train or ensemble, write a run directory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+import torch
+
+from samderm.heads import save_head
+from samderm.io import read_tsv, write_tsv
+from samderm.train.data import build_run_data
+from samderm.train.ensemble import average_predictions
+from samderm.train.fit import HISTORY_COLUMNS, train_heads
+from samderm.train.outputs import prediction_table, write_run_outputs
+from samderm.train.tasks import task_classes
+
+log = logging.getLogger(__name__)
+
+
+def train_run(manifest: str | Path, splits: str | Path, views: str | Path, store_dirs: Sequence[str | Path],
+              params: Mapping[str, Any], out_dir: str | Path, threads: int = 1) -> dict[str, Any]:
+    """``params`` as run_params() gives them: experiment, loss, architecture, labels, training, run."""
+    from samderm.features.store import load_features  # the features part owns the store format
+
+    torch.set_num_threads(max(1, int(threads)))
+    tasks = task_classes(params["labels"])
+    view_ids, features = load_features([str(d) for d in store_dirs])
+    data = build_run_data(read_tsv(views), read_tsv(manifest), view_ids, features, tasks, splits=read_tsv(splits))
+    run = params["run"]
+    log.info("training %s", "/".join(str(v) for v in run.values()))
+    model, history = train_heads(data, params["architecture"], params["loss"], params["experiment"],
+                                 seed=int(run["seed"]), device=params["training"].get("device", "auto"))
+    out = Path(out_dir)
+    save_head(model, out / "model.pt")
+    write_tsv(history, out / "history.tsv")
+    return write_run_outputs(out, run, prediction_table(model, data), tasks)
+
+
+def ensemble_run(member_predictions: Sequence[str | Path], params: Mapping[str, Any], out_dir: str | Path) -> dict[str, Any]:
+    """Average the members' predictions.tsv; history.tsv is written header-only (nothing trained)."""
+    tasks = task_classes(params["labels"])
+    members = [read_tsv(p) for p in member_predictions]
+    predictions = average_predictions(members, tasks, names=[str(p) for p in member_predictions])
+    log.info("ensemble of %d members: %s", len(members), ", ".join(map(str, member_predictions)))
+    out = Path(out_dir)
+    write_tsv(pd.DataFrame(columns=HISTORY_COLUMNS), out / "history.tsv")
+    return write_run_outputs(out, params["run"], predictions, tasks,
+                             extra={"members": list(params["architecture"].get("members", []))})

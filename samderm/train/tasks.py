@@ -1,0 +1,47 @@
+"""The three tasks, their classes, and each view's label per task (-1 = the task does not apply)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+SOURCES = ("lesion", "not_skin")
+NO_LABEL = -1
+
+
+def task_classes(labels_cfg: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Classes of each task from the ``labels`` config section (+ ``unk``: keep adds UNK last)."""
+    lesion = list(labels_cfg["lesion_classes"]) + (["UNK"] if labels_cfg.get("unk") == "keep" else [])
+    return {"skin": ["not_skin", "skin"], "lesion": lesion, "malignancy": ["benign", "malignant"]}
+
+
+def _index(values: pd.Series, classes: list[str], task: str, applies: pd.Series, image_ids: pd.Series) -> np.ndarray:
+    lookup = {c: i for i, c in enumerate(classes)}
+    codes = values.map(lookup)
+    bad = applies & codes.isna()
+    if bad.any():
+        i = bad.to_numpy().nonzero()[0][0]
+        raise ValueError(f"image {image_ids.iloc[i]!r}: {task} label {values.iloc[i]!r} is not one of {classes} "
+                         f"({int(bad.sum())} such rows)")
+    return np.where(applies, codes.fillna(NO_LABEL), NO_LABEL).astype(np.int64)
+
+
+def label_matrix(rows: pd.DataFrame, tasks: Mapping[str, list[str]]) -> np.ndarray:
+    """(N, T) class indices in ``tasks`` order from manifest columns source, lesion_class, malignancy.
+    skin: every lesion/not_skin row; lesion: lesion rows; malignancy: lesion rows that have one."""
+    bad = ~rows["source"].isin(SOURCES)
+    if bad.any():
+        i = bad.to_numpy().nonzero()[0][0]
+        raise ValueError(f"image {rows['image_id'].iloc[i]!r}: source {rows['source'].iloc[i]!r} cannot be trained on "
+                         f"(expected {' or '.join(SOURCES)})")
+    is_lesion = rows["source"] == "lesion"
+    columns = {
+        "skin": _index(rows["source"].map({"lesion": "skin", "not_skin": "not_skin"}), list(tasks["skin"]), "skin",
+                       pd.Series(True, index=rows.index), rows["image_id"]),
+        "lesion": _index(rows["lesion_class"], list(tasks["lesion"]), "lesion", is_lesion, rows["image_id"]),
+        "malignancy": _index(rows["malignancy"], list(tasks["malignancy"]), "malignancy",
+                             is_lesion & (rows["malignancy"] != ""), rows["image_id"]),
+    }
+    return np.stack([columns[t] for t in tasks], axis=1)
