@@ -67,23 +67,24 @@ def load_features(store_dirs: str | Path | Sequence[str | Path]) -> tuple[list[s
 def write_store(
     store_dir: str | Path,
     view_ids: Sequence[str],
-    shard_files: Iterable[Path],
+    blocks: Iterable[np.ndarray],
     dim: int,
     dtype: str,
     settings: dict,
 ) -> None:
-    """Join shard .npy files into features.npy without holding them all in memory;
-    every file is written atomically, settings.json last."""
+    """Write row blocks (e.g. shards, read one at a time) into features.npy without holding
+    them all in memory; every file is written atomically, settings.json last."""
     store_dir = Path(store_dir)
     with atomic_path(store_dir / "features.npy") as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=(len(view_ids), dim))
         row = 0
-        for shard in shard_files:
-            block = np.load(shard, mmap_mode="r")
+        for block in blocks:
+            if row + len(block) > len(view_ids):
+                raise StoreError(f"{store_dir}: more feature rows than the {len(view_ids)} view ids")
             out[row : row + len(block)] = block
             row += len(block)
         if row != len(view_ids):
-            raise StoreError(f"{store_dir}: shards hold {row} rows, expected {len(view_ids)}")
+            raise StoreError(f"{store_dir}: blocks hold {row} rows, expected {len(view_ids)}")
         out.flush()
         del out
     write_tsv(pd.DataFrame({"view_id": list(view_ids)}), store_dir / "index.tsv")

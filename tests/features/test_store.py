@@ -9,9 +9,8 @@ from samderm.features.store import StoreError, load_features, write_store
 
 
 def _store(tmp_path, name, ids, rows, dtype="float32"):
-    shard = tmp_path / f"{name}.shard.npy"
-    np.save(shard, rows.astype(dtype))
-    write_store(tmp_path / name, ids, [shard], rows.shape[1], dtype, {"pooling": "mean"})
+    # two blocks, as shards arrive
+    write_store(tmp_path / name, ids, [rows[:1], rows[1:]], rows.shape[1], dtype, {"pooling": "mean"})
     return tmp_path / name
 
 
@@ -59,3 +58,9 @@ def test_dimension_mismatch_is_refused(tmp_path):
     s2 = _store(tmp_path, "two", ["y"], np.zeros((1, 3)))
     with pytest.raises(StoreError, match="3-d features cannot be joined"):
         load_features([s1, s2])
+
+
+def test_write_store_refuses_row_count_mismatch(tmp_path):
+    with pytest.raises(StoreError, match="blocks hold 1 rows, expected 2"):
+        write_store(tmp_path / "s", ["a", "b"], [np.zeros((1, 2))], 2, "float32", {})
+    assert not (tmp_path / "s" / "features.npy").exists()

@@ -1,0 +1,98 @@
+"""The SAM2.1 image encoder, built by the official ``build_sam2``, and pooling of its
+``vision_features`` (B x 256 x s/16 x s/16) to one vector per image."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from sam2.build_sam import build_sam2
+from sam2.modeling.sam2_base import SAM2Base
+
+from samderm.features.checkpoint import CheckpointError, verify_sha256
+
+log = logging.getLogger(__name__)
+
+SAM2_CONFIGS = {
+    "tiny": "configs/sam2.1/sam2.1_hiera_t.yaml",
+    "small": "configs/sam2.1/sam2.1_hiera_s.yaml",
+    "base_plus": "configs/sam2.1/sam2.1_hiera_b+.yaml",
+    "large": "configs/sam2.1/sam2.1_hiera_l.yaml",
+}
+POOLINGS = ("mean", "max", "meanmax")
+VISION_DIM = 256
+# random weights (checkpoint: null) must be the same on every run so stores stay comparable
+RANDOM_WEIGHTS_SEED = 0
+
+
+def feature_dim(pooling: str) -> int:
+    return 2 * VISION_DIM if pooling == "meanmax" else VISION_DIM
+
+
+def pool(vision_features: torch.Tensor, pooling: str) -> torch.Tensor:
+    """B x C x H x W -> B x C (mean, max) or B x 2C (meanmax: mean then max)."""
+    flat = vision_features.flatten(2)
+    if pooling == "mean":
+        return flat.mean(-1)
+    if pooling == "max":
+        return flat.amax(-1)
+    if pooling == "meanmax":
+        return torch.cat([flat.mean(-1), flat.amax(-1)], dim=1)
+    raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+
+
+def build_sam2_model(
+    size: str,
+    resolution: int,
+    checkpoint: str | Path | None,
+    sha256: str | None = None,
+    device: str = "cpu",
+) -> tuple[SAM2Base, str | None]:
+    """The whole SAM2.1 model at ``resolution`` px, and the checkpoint's sha256 (None = random).
+
+    Loading goes through ``build_sam2`` itself: ``torch.load(weights_only=True)`` and a
+    strict state-dict match, here with errors that name the file.
+    """
+    if size not in SAM2_CONFIGS:
+        raise ValueError(f"unknown encoder size {size!r}; choose one of {list(SAM2_CONFIGS)}")
+    overrides = [f"++model.image_size={int(resolution)}"]
+    if checkpoint is None:
+        log.warning(
+            "RANDOM WEIGHTS: encoders.%s.checkpoint is null, so SAM2.1 %s is randomly initialised "
+            "(seed %d); these features carry no pretrained knowledge and no clinical meaning",
+            size, size, RANDOM_WEIGHTS_SEED,
+        )
+        torch.manual_seed(RANDOM_WEIGHTS_SEED)
+        return build_sam2(SAM2_CONFIGS[size], None, device=device, hydra_overrides_extra=overrides), None
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise CheckpointError(f"checkpoint {checkpoint} does not exist")
+    digest = verify_sha256(checkpoint, sha256)
+    if sha256 is None:
+        log.warning("encoders.%s.sha256 is null: %s loaded unverified (sha256 %s)", size, checkpoint, digest)
+    try:
+        model = build_sam2(SAM2_CONFIGS[size], str(checkpoint), device=device, hydra_overrides_extra=overrides)
+    except KeyError as err:
+        raise CheckpointError(f"{checkpoint}: not an official SAM2 checkpoint (no {err} entry)") from err
+    except Exception as err:  # torch's unpickling and strict-load errors have many types
+        detail = " ".join(str(err).split())  # strict-load errors list hundreds of keys: keep the start
+        detail = detail if len(detail) <= 400 else detail[:400] + " ..."
+        raise CheckpointError(f"{checkpoint} does not load into SAM2.1 {size}: {detail}") from err
+    log.info("loaded SAM2.1 %s from %s (sha256 %s) at %d px", size, checkpoint, digest, resolution)
+    return model, digest
+
+
+class PooledEncoder(torch.nn.Module):
+    """SAM2's image encoder followed by pooling: B x 3 x s x s -> B x D."""
+
+    def __init__(self, model: SAM2Base, pooling: str):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+        self.image_encoder = model.image_encoder
+        self.pooling = pooling
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        # vision_features is what SAM2Base.forward_image returns unchanged as the top level
+        return pool(self.image_encoder(images)["vision_features"], self.pooling)

@@ -1,0 +1,64 @@
+"""Resumable work: fixed row ranges, each saved atomically once done, in a directory kept
+across failed runs; a fingerprint of the settings guards against reusing stale shards."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from samderm.io import atomic_path, read_json, read_tsv, write_json, write_tsv
+
+log = logging.getLogger(__name__)
+
+
+class ShardDir:
+    def __init__(self, path: str | Path, n_rows: int, shard_size: int, fingerprint: dict):
+        self.path = Path(path)
+        self.ranges = [range(start, min(start + shard_size, n_rows)) for start in range(0, n_rows, shard_size)]
+        stamp = self.path / "fingerprint.json"
+        if stamp.exists() and read_json(stamp) != fingerprint:
+            log.warning("settings changed since %s was written: discarding its shards", self.path)
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        if not stamp.exists():
+            write_json(fingerprint, stamp)
+
+    def _file(self, k: int, kind: str) -> Path:
+        return self.path / f"{k:05d}.{kind}"
+
+    def has(self, k: int, kind: str, view_ids: Sequence[str]) -> bool:
+        """Shard k of this kind is saved and holds exactly these views."""
+        path = self._file(k, kind)
+        if not path.exists():
+            return False
+        return self.view_ids(k, kind) == list(view_ids)
+
+    def view_ids(self, k: int, kind: str) -> list[str]:
+        path = self._file(k, kind)
+        if kind.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as saved:
+                return saved["view_ids"].tolist()
+        return read_tsv(path)["view_id"].tolist()
+
+    def save_features(self, k: int, view_ids: Sequence[str], features: np.ndarray) -> None:
+        with atomic_path(self._file(k, "features.npz")) as tmp:
+            with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
+                np.savez(fh, view_ids=np.array(view_ids, dtype=str), features=features)
+
+    def load_features(self, k: int) -> np.ndarray:
+        with np.load(self._file(k, "features.npz"), allow_pickle=False) as saved:
+            return saved["features"]
+
+    def save_table(self, k: int, kind: str, table: pd.DataFrame) -> None:
+        write_tsv(table, self._file(k, kind))
+
+    def load_table(self, k: int, kind: str) -> pd.DataFrame:
+        return read_tsv(self._file(k, kind))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path)

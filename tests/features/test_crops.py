@@ -1,0 +1,116 @@
+"""Lesion crops: the box from a mask, fallbacks that are counted, crops that reach the encoder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from samderm.data.augment import render_view
+from samderm.features.crops import CentrePromptSegmenter, CropSettings, lesion_box
+from samderm.features.encoder import PooledEncoder
+from samderm.features.extract import extract_feature_store
+from samderm.features.preprocess import preprocess
+from samderm.io import read_tsv, write_tsv
+from samderm.features.store import read_store
+
+from .conftest import RESOLUTION, features_cfg
+
+FS = {"encoder": "tiny", "pooling": "mean", "resolution": RESOLUTION, "crop": "lesion"}
+
+
+def test_box_has_margin_and_is_clipped():
+    mask = np.zeros((100, 100), bool)
+    mask[20:40, 30:70] = True  # 20 rows x 40 columns
+    assert lesion_box(mask, CropSettings(margin=0.1)) == ((26, 18, 74, 42), "")
+    mask = np.zeros((100, 100), bool)
+    mask[0:30, 80:100] = True
+    assert lesion_box(mask, CropSettings(margin=0.5)) == ((70, 0, 100, 45), "")
+
+
+@pytest.mark.parametrize(
+    "area, reason",
+    [(0, "empty mask"), (5, "mask area 0.0005 < min_area 0.01"), (95 * 100, "mask area 0.9500 > max_area 0.9")],
+)
+def test_implausible_masks_fall_back(area, reason):
+    mask = np.zeros(100 * 100, bool)
+    mask[:area] = True
+    assert lesion_box(mask.reshape(100, 100), CropSettings()) == (None, reason)
+
+
+def _encode(model, image):
+    with torch.inference_mode():
+        return PooledEncoder(model, "mean")(preprocess(image, RESOLUTION)[None])[0].numpy()
+
+
+def test_mask_file_crops_reach_the_encoder_and_fallbacks_are_counted(dataset, tmp_path, tiny_model):
+    # img001's mask covers everything, img002's is empty: both must fall back to the full image
+    root = dataset["root"]
+    Image.new("L", Image.open(root / "img001_mask.png").size, 255).save(root / "img001_mask.png")
+    Image.new("L", Image.open(root / "img002_mask.png").size, 0).save(root / "img002_mask.png")
+    cfg = features_cfg(crop={**features_cfg()["crop"], "mask_source": "files"})
+    store = tmp_path / "lesion" / "images"
+    settings = extract_feature_store(store, dataset["manifest"], {**FS, "viewset": "images"}, cfg, {"checkpoint": None})
+
+    ids, feats, saved = read_store(store)
+    fallbacks = read_tsv(store / "crop_fallbacks.tsv")
+    assert fallbacks["view_id"].tolist() == ["img001", "img002"]
+    assert fallbacks["reason"].tolist() == ["mask area 1.0000 > max_area 0.9", "empty mask"]
+    assert saved["crop_fallbacks"] == settings["crop_fallbacks"] == 2
+    assert saved["mask_sources"] == {"file": 7}
+    assert len(list((store / "overlays").glob("*.png"))) == 2
+    for i, view_id in enumerate(ids):
+        image = Image.open(root / f"{view_id}.png").convert("RGB")
+        box, _ = lesion_box(np.asarray(Image.open(root / f"{view_id}_mask.png")) > 0, CropSettings())
+        expected = _encode(tiny_model, image.crop(box) if box else image)
+        np.testing.assert_allclose(feats[i], expected, rtol=1e-4, atol=1e-5, err_msg=view_id)
+
+
+def test_augmented_copies_crop_with_the_transformed_mask(dataset, tmp_path, tiny_model):
+    cfg = features_cfg(crop={**features_cfg()["crop"], "mask_source": "files"})
+    store = tmp_path / "lesion" / "aug-smart"
+    extract_feature_store(store, dataset["manifest"], {**FS, "viewset": "aug-smart"}, cfg, {"checkpoint": None},
+                          views=dataset["views"])
+    ids, feats, _ = read_store(store)
+    views = read_tsv(dataset["views"]).set_index("view_id")
+    assert ids == ["img000__aug1", "img000__aug2", "img001__aug1", "img001__aug2"]
+    assert not (store / "overlays").exists() or not any((store / "overlays").iterdir())
+
+
+    for i, view_id in enumerate(ids):
+        image_id = views.loc[view_id, "image_id"]
+        image, mask = render_view(Image.open(dataset["root"] / f"{image_id}.png").convert("RGB"),
+                                  json.loads(views.loc[view_id, "transform"]),
+                                  Image.open(dataset["root"] / f"{image_id}_mask.png").convert("L"))
+        box, reason = lesion_box(np.asarray(mask) > 0, CropSettings())
+        assert box is not None, reason
+        np.testing.assert_allclose(feats[i], _encode(tiny_model, image.crop(box)), rtol=1e-4, atol=1e-5)
+
+
+def test_files_mode_names_views_without_masks(dataset, tmp_path):
+    manifest = read_tsv(dataset["manifest"])
+    manifest.loc[manifest["image_id"] == "img003", "mask_path"] = ""
+    write_tsv(manifest, dataset["manifest"])
+    cfg = features_cfg(crop={**features_cfg()["crop"], "mask_source": "files"})
+    with pytest.raises(ValueError, match=r"1 view\(s\) have no mask_path .*\['img003'\]"):
+        extract_feature_store(tmp_path / "s", dataset["manifest"], {**FS, "viewset": "images"}, cfg,
+                              {"checkpoint": None})
+
+
+def test_sam2_centre_prompt_crops_reconcile(dataset, tmp_path):
+    cfg = features_cfg(crop={**features_cfg()["crop"], "mask_source": "sam2"})
+    store = tmp_path / "lesion" / "images"
+    settings = extract_feature_store(store, dataset["manifest"], {**FS, "viewset": "images"}, cfg,
+                                     {"checkpoint": None})
+    assert settings["mask_sources"] == {"sam2": 7}
+    assert settings["crop_fallbacks"] == len(read_tsv(store / "crop_fallbacks.tsv"))
+    assert settings["n_views"] == 7
+
+
+def test_segmenter_returns_a_mask_of_the_image_size(tiny_model):
+    image = Image.fromarray(np.full((50, 70, 3), 128, np.uint8))
+    mask = CentrePromptSegmenter(tiny_model)(image)
+    assert mask.shape == (50, 70) and mask.dtype == bool

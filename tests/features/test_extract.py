@@ -1,0 +1,128 @@
+"""Whole feature stores: which views, in which order, the settings record, resuming after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from samderm.features.encoder import PooledEncoder
+from samderm.features.extract import extract_feature_store, resolve_device
+from samderm.features.preprocess import preprocess
+from samderm.features.store import load_features, read_store
+from samderm.io import read_tsv, write_tsv
+
+from .conftest import RESOLUTION, features_cfg, make_dataset
+
+FULL = {"encoder": "tiny", "pooling": "mean", "resolution": RESOLUTION, "crop": "full"}
+
+
+def test_images_store_holds_every_ok_image_encoded(dataset, tmp_path, tiny_model, caplog):
+    store = tmp_path / "full" / "images"
+    with caplog.at_level(logging.INFO):
+        extract_feature_store(store, dataset["manifest"], {**FULL, "viewset": "images"}, features_cfg(),
+                              {"checkpoint": None})
+    ids, feats, settings = read_store(store)
+    assert ids == [f"img{i:03d}" for i in range(7)]  # manifest order; the rejected row is not a view
+    assert feats.dtype == np.float32 and feats.shape == (7, 256)
+    with torch.inference_mode():
+        for i, view_id in enumerate(ids):
+            image = Image.open(dataset["root"] / f"{view_id}.png").convert("RGB")
+            expected = PooledEncoder(tiny_model, "mean")(preprocess(image, RESOLUTION)[None])[0].numpy()
+            np.testing.assert_allclose(feats[i], expected, rtol=1e-4, atol=1e-5)
+    assert settings["random_weights"] is True and settings["checkpoint_sha256"] is None
+    assert (settings["encoder"], settings["resolution"], settings["crop"], settings["pooling"]) == (
+        "tiny", RESOLUTION, "full", "mean")
+    assert set(settings["versions"]) >= {"torch", "sam2", "numpy"}
+    assert settings["crop_fallbacks"] == 0 and read_tsv(store / "crop_fallbacks.tsv").empty
+    assert "RANDOM WEIGHTS" in caplog.text
+    assert not (tmp_path / "full" / "images.shards").exists()  # shards removed once joined
+
+
+def test_aug_store_holds_the_augmented_copies_in_float16(dataset, tmp_path):
+    store = tmp_path / "full" / "aug-smart"
+    extract_feature_store(store, dataset["manifest"], {**FULL, "viewset": "aug-smart", "pooling": "meanmax"},
+                          features_cfg(dtype="float16"), {"checkpoint": None}, views=dataset["views"])
+    ids, feats = load_features([store])
+    assert ids == ["img000__aug1", "img000__aug2", "img001__aug1", "img001__aug2"]
+    assert np.load(store / "features.npy").dtype == np.float16 and feats.shape == (4, 512)
+    assert not np.allclose(feats[0], feats[1])  # the two copies are rendered differently
+
+
+def test_aug_view_of_unknown_image_is_named(dataset, tmp_path):
+    views = read_tsv(dataset["views"])
+    views.loc[views["view_id"] == "img001__aug2", "image_id"] = "broken"  # rejected in the manifest
+    write_tsv(views, dataset["views"])
+    with pytest.raises(ValueError, match=r"views.tsv line 12 \(view 'img001__aug2'\): image_id 'broken' is not"):
+        extract_feature_store(tmp_path / "s", dataset["manifest"], {**FULL, "viewset": "aug-smart"},
+                              features_cfg(), {"checkpoint": None}, views=dataset["views"])
+
+
+def test_stale_shards_from_other_settings_are_discarded(dataset, tmp_path, caplog):
+    store = tmp_path / "full" / "images"
+    shards = tmp_path / "full" / "images.shards"
+    shards.mkdir(parents=True)
+    (shards / "fingerprint.json").write_text(json.dumps({"encoder": "large"}))
+    np.savez(shards / "00000.features.npz", view_ids=np.array(["img000", "img001", "img002"]),
+             features=np.zeros((3, 256), np.float32))
+    with caplog.at_level(logging.INFO):
+        extract_feature_store(store, dataset["manifest"], {**FULL, "viewset": "images"}, features_cfg(),
+                              {"checkpoint": None})
+    assert "discarding its shards" in caplog.text and "3 of 3 shards to compute" in caplog.text
+    assert np.abs(load_features(store)[1][:3]).sum() > 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
+def test_auto_device_falls_back_to_cpu_and_says_so(caplog):
+    with caplog.at_level(logging.WARNING):
+        assert resolve_device("auto").type == "cpu"
+    assert "no GPU visible" in caplog.text
+    with pytest.raises(RuntimeError, match="features.device is cuda but torch sees no GPU"):
+        resolve_device("cuda")
+
+
+RUN = """
+import json, sys
+from samderm.logs import setup_logging
+from samderm.features.extract import extract_feature_store
+setup_logging(None)
+args = json.loads(sys.argv[1])
+extract_feature_store(args["store"], args["manifest"], args["fs"], args["cfg"], {"checkpoint": None})
+"""
+
+
+def test_rerun_after_sigkill_computes_only_missing_shards_and_matches(tmp_path, caplog):
+    data = make_dataset(tmp_path / "data", n=16, with_masks=False)
+    fs = {**FULL, "resolution": 128, "viewset": "images"}
+    cfg = features_cfg(shard_size=2, batch_size=2, num_workers=1)
+    killed, clean = tmp_path / "killed" / "images", tmp_path / "clean" / "images"
+    shards = killed.parent / "images.shards"
+    args = json.dumps({"store": str(killed), "manifest": str(data["manifest"]), "fs": fs, "cfg": cfg})
+    proc = subprocess.Popen([sys.executable, "-c", RUN, args], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(shards.glob("*.features.npz"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the extraction and its DataLoader worker
+        proc.wait()
+    done = len(list(shards.glob("*.features.npz")))
+    assert 2 <= done < 8, f"kill landed after {done} of 8 shards"
+    assert not (killed / "features.npy").exists()
+
+    with caplog.at_level(logging.INFO):
+        extract_feature_store(killed, data["manifest"], fs, cfg, {"checkpoint": None})
+    assert f"encoder: {8 - done} of 8 shards to compute" in caplog.text
+    extract_feature_store(clean, data["manifest"], fs, cfg, {"checkpoint": None})
+    assert (killed / "features.npy").read_bytes() == (clean / "features.npy").read_bytes()
+    assert (killed / "index.tsv").read_bytes() == (clean / "index.tsv").read_bytes()
