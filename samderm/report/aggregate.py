@@ -1,0 +1,166 @@
+"""Every run of the matrix in one tidy table: one row per (run, task, split, metric)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from samderm.io import read_json, read_tsv, write_tsv
+from samderm.logs import progress
+from samderm.matrix import Run
+from samderm.ood.metrics import METRICS as OOD_METRICS
+from samderm.ood.metrics import convention
+
+log = logging.getLogger(__name__)
+
+RUN_KEYS = ["experiment", "loss", "architecture", "crop", "encoder", "pooling", "resolution", "seed"]
+# a configuration is a run without its seed: seeds are what mean and spread are taken over
+CONFIG_KEYS = RUN_KEYS[:-1]
+TIDY_COLUMNS = RUN_KEYS + ["task", "split", "metric", "value"]
+OOD_COLUMNS = RUN_KEYS + ["head", "detector", "params", "metric", "value"]
+
+
+class ResultsError(ValueError):
+    """A results file that does not follow its contract (the message names the file)."""
+
+
+def run_of(metrics: Mapping[str, Any], source: str | Path) -> Run:
+    """The run a metrics.json describes, checked against the directory it lies in."""
+    try:
+        run = Run(**{k: metrics["run"][k] for k in RUN_KEYS})
+    except (KeyError, TypeError) as missing:
+        raise ResultsError(f"{source}: 'run' lacks key {missing}") from None
+    run = Run(**{**run.as_dict(), "resolution": int(run.resolution), "seed": int(run.seed)})
+    if not Path(source).parent.as_posix().endswith(run.path):
+        raise ResultsError(f"{source}: its 'run' block describes {run.path}, not the directory it lies in")
+    return run
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ResultsError(f"{where}: expected a number, got {value!r}")
+    return float(value)
+
+
+def tidy_metrics(metrics: Mapping[str, Any], source: str | Path) -> pd.DataFrame:
+    """Rows of one metrics.json: every scalar of every (task, split), and per-class scores as
+    ``{score}:{class}`` (e.g. ``f1:MEL``). Confusion matrices stay in metrics.json."""
+    run = run_of(metrics, source).as_dict()
+    tasks = metrics.get("tasks")
+    if not isinstance(tasks, dict) or not tasks:
+        raise ResultsError(f"{source}: no 'tasks' block")
+    rows = []
+    for task, by_split in tasks.items():
+        for split in ("train", "val", "test"):
+            if split not in by_split:
+                if split == "train":  # training scores are optional; val and test are the study
+                    continue
+                raise ResultsError(f"{source}: task {task!r} has no {split!r} split")
+            for metric, value in by_split[split].items():
+                where = f"{source}: tasks.{task}.{split}.{metric}"
+                if metric == "confusion_matrix":
+                    continue
+                if metric == "per_class":
+                    for cls, scores in value.items():
+                        for score, v in scores.items():
+                            rows.append((task, split, f"{score}:{cls}", _number(v, f"{where}.{cls}.{score}")))
+                else:
+                    rows.append((task, split, metric, _number(value, where)))
+    frame = pd.DataFrame(rows, columns=["task", "split", "metric", "value"])
+    for key in reversed(RUN_KEYS):
+        frame.insert(0, key, run[key])
+    return frame
+
+
+def collect_runs(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
+    """The tidy table of every run directory's metrics.json."""
+    run_dirs = list(run_dirs)
+    frames = [tidy_metrics(read_json(Path(d) / "metrics.json"), Path(d) / "metrics.json")
+              for d in progress(run_dirs, desc="runs", unit="run")]
+    if not frames:
+        raise ResultsError("no run directories given: the matrix is empty")
+    tidy = pd.concat(frames, ignore_index=True)[TIDY_COLUMNS]
+    duplicated = tidy.duplicated(TIDY_COLUMNS[:-1])
+    if duplicated.any():
+        first = tidy[duplicated].iloc[0]
+        raise ResultsError(f"two run directories describe the same run: {dict(first[RUN_KEYS])}")
+    return tidy
+
+
+def aggregate_runs(run_dirs: Iterable[str | Path], output: str | Path) -> pd.DataFrame:
+    """Write ``results/tables/runs.tsv``."""
+    tidy = collect_runs(run_dirs)
+    write_tsv(tidy, output)
+    n_runs = len(tidy.drop_duplicates(RUN_KEYS))
+    log.info("aggregated %d runs into %d rows (%d tasks, %d metrics) -> %s", n_runs, len(tidy),
+             tidy["task"].nunique(), tidy["metric"].nunique(), output)
+    return tidy
+
+
+def read_runs(path: str | Path) -> pd.DataFrame:
+    """runs.tsv with numeric resolution, seed and value."""
+    tidy = read_tsv(path)
+    missing = set(TIDY_COLUMNS) - set(tidy.columns)
+    if missing:
+        raise ResultsError(f"{path}: missing columns {sorted(missing)}")
+    return tidy.astype({"resolution": int, "seed": int, "value": float})
+
+
+def tidy_ood_metrics(metrics_tsv: str | Path) -> pd.DataFrame:
+    """Rows of one OOD metrics.tsv (``head, detector, params, split, metric, value``, test split),
+    keyed by the run its directory names."""
+    table = read_tsv(metrics_tsv)
+    missing = {"head", "detector", "params", "metric", "value"} - set(table.columns)
+    if missing:
+        raise ResultsError(f"{metrics_tsv}: missing columns {sorted(missing)}")
+    if table.duplicated(["head", "detector", "metric"]).any():
+        raise ResultsError(f"{metrics_tsv}: a (head, detector, metric) appears twice")
+    unknown = set(table["metric"]) - set(OOD_METRICS)
+    if unknown:
+        raise ResultsError(f"{metrics_tsv}: unknown metrics {sorted(unknown)}; expected {list(OOD_METRICS)}")
+    try:
+        table["value"] = table["value"].astype(float)
+    except ValueError as bad:
+        raise ResultsError(f"{metrics_tsv}: {bad}") from None
+    run = run_from_dir(Path(metrics_tsv).parent)
+    for key in reversed(RUN_KEYS):
+        table.insert(0, key, getattr(run, key))
+    return table[OOD_COLUMNS]
+
+
+def run_from_dir(run_dir: str | Path) -> Run:
+    """The run named by the last six levels of a results/{runs,ood}/... directory."""
+    parts = Path(run_dir).parts[-6:]
+    try:
+        exp, loss, arch, crop, fset, seed = parts
+        encoder, pooling, res = fset.rsplit("-", 2)
+        if not (res.startswith("r") and seed.startswith("seed")):
+            raise ValueError
+        return Run(exp, loss, arch, crop, encoder, pooling, int(res[1:]), int(seed[4:]))
+    except ValueError:
+        raise ResultsError(f"{run_dir}: not a run directory (.../exp/loss/arch/crop/encoder-pooling-rRES/seedN)") from None
+
+
+def aggregate_ood(ood_dirs: Iterable[str | Path], output: str | Path) -> pd.DataFrame:
+    """Write ``results/tables/ood_runs.tsv``: every OOD metric of every run, head and detector."""
+    ood_dirs = list(ood_dirs)
+    if not ood_dirs:
+        raise ResultsError("no OOD directories given: ood.architectures selects no run")
+    tidy = pd.concat([tidy_ood_metrics(Path(d) / "metrics.tsv") for d in progress(ood_dirs, desc="ood runs", unit="run")],
+                     ignore_index=True)
+    write_tsv(tidy, output, header_comment=convention())
+    log.info("aggregated %d OOD runs into %d rows (%d heads, %d detectors) -> %s", len(ood_dirs), len(tidy),
+             tidy["head"].nunique(), tidy["detector"].nunique(), output)
+    return tidy
+
+
+def read_ood_runs(path: str | Path) -> pd.DataFrame:
+    tidy = read_tsv(path)
+    missing = set(OOD_COLUMNS) - set(tidy.columns)
+    if missing:
+        raise ResultsError(f"{path}: missing columns {sorted(missing)}")
+    return tidy.astype({"resolution": int, "seed": int, "value": float})

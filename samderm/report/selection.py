@@ -1,0 +1,54 @@
+"""Mean and spread over seeds, and the best configuration chosen on validation (never on test)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+from samderm.report.aggregate import CONFIG_KEYS, ResultsError
+
+SELECTION_SPLIT = "val"
+REPORT_SPLIT = "test"
+
+
+def over_seeds(tidy: pd.DataFrame, split: str, metrics: Sequence[str]) -> pd.DataFrame:
+    """One row per (configuration, task) of ``split``: ``{metric}_mean``, ``{metric}_std`` (sample
+    standard deviation over seeds, NaN with one seed) and ``n_seeds``."""
+    rows = tidy[(tidy["split"] == split) & tidy["metric"].isin(metrics)]
+    absent = set(metrics) - set(rows["metric"])
+    if absent:
+        raise ResultsError(f"no {split} values of {sorted(absent)} in the runs table")
+    keys = CONFIG_KEYS + ["task"]
+    stats = rows.groupby(keys + ["metric"], sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
+    wide = stats.pivot(index=keys, columns="metric", values=["mean", "std"])
+    wide.columns = [f"{metric}_{stat}" for stat, metric in wide.columns]
+    n_seeds = stats.groupby(keys, sort=False)["count"].min().rename("n_seeds")
+    wide = wide.join(n_seeds).reset_index()
+    ordered = [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
+    return wide[keys + ordered + ["n_seeds"]]
+
+
+def select_best(tidy: pd.DataFrame, metric: str, group_by: Sequence[str] = ("task",)) -> pd.DataFrame:
+    """For each ``group_by`` group, the configuration with the highest mean ``metric`` on the
+    validation split (ties: the first configuration in sorted key order). Test values play no part."""
+    val = over_seeds(tidy, SELECTION_SPLIT, [metric])
+    score = f"{metric}_mean"
+    ranked = val.sort_values([*group_by, score, *CONFIG_KEYS],
+                             ascending=[True] * len(group_by) + [False] + [True] * len(CONFIG_KEYS), kind="stable")
+    best = ranked.groupby(list(group_by), sort=True).head(1)
+    keep = list(dict.fromkeys([*group_by, *CONFIG_KEYS, "task"]))
+    return best[keep + [score]].rename(columns={score: f"val_{metric}"}).reset_index(drop=True)
+
+
+def best_on_test(tidy: pd.DataFrame, metric: str, group_by: Sequence[str], report: Sequence[str]) -> pd.DataFrame:
+    """The best configuration of each group (chosen on val by ``metric``) with its test ``report``
+    metrics, mean and spread over seeds."""
+    best = select_best(tidy, metric, group_by)
+    test = over_seeds(tidy, REPORT_SPLIT, report)
+    table = best.merge(test, on=CONFIG_KEYS + ["task"], how="left", validate="one_to_one")
+    lacking = table[f"{report[0]}_mean"].isna()
+    if lacking.any():
+        row = table[lacking].iloc[0]
+        raise ResultsError(f"the configuration chosen on val has no test values: {dict(row[CONFIG_KEYS + ['task']])}")
+    return table

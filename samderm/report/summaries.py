@@ -1,0 +1,228 @@
+"""The study's summary tables, each built from the tidy results and written in four formats."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from samderm.io import read_json, read_tsv
+from samderm.ood.metrics import convention
+from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_ood_runs, read_runs, run_from_dir
+from samderm.report.selection import best_on_test, over_seeds, select_best
+from samderm.report.tables import write_table
+
+log = logging.getLogger(__name__)
+
+TASK_ORDER = ["skin", "lesion", "malignancy"]
+REPORTED = ["accuracy", "macro_f1", "balanced_accuracy"]
+BASELINE = "msp"  # the detector every other one is compared against
+
+
+def _task_order(table: pd.DataFrame, *keys: str) -> pd.DataFrame:
+    """Rows sorted by ``keys``, tasks in their natural order (skin, lesion, malignancy)."""
+    rank = {t: i for i, t in enumerate(TASK_ORDER)}
+    return table.sort_values(list(keys), key=lambda c: c.map(rank).fillna(len(rank)) if c.name == "task" else c,
+                             kind="stable").reset_index(drop=True)
+
+
+def _chosen_note(metric: str) -> str:
+    return (f"Chosen on the validation split by mean {metric} over seeds; reported on the test split as mean ± "
+            "sample standard deviation over seeds (no spread with one seed).")
+
+
+# --- classification -------------------------------------------------------------------------
+
+def classification_tables(tidy: pd.DataFrame, metric: str) -> dict[str, tuple[pd.DataFrame, str, str]]:
+    """name -> (table, title, note) for the classification results."""
+    note = _chosen_note(metric)
+    configurations = over_seeds(tidy, "test", REPORTED).merge(
+        over_seeds(tidy, "val", [metric])[CONFIG_KEYS + ["task", f"{metric}_mean"]].rename(
+            columns={f"{metric}_mean": f"val_{metric}"}), on=CONFIG_KEYS + ["task"], how="left")
+    return {
+        "best_models": (_task_order(best_on_test(tidy, metric, ["task"], REPORTED), "task"),
+                        "Best model per task", note),
+        "architectures": (_task_order(best_on_test(tidy, metric, ["experiment", "task", "architecture"], REPORTED),
+                                      "experiment", "task", "architecture"),
+                          "Parallel vs multihead vs ensemble per task (each at its best loss, crop and features)", note),
+        "losses": (_task_order(best_on_test(tidy, metric, ["experiment", "task", "loss"], ["macro_f1", "accuracy"]),
+                               "experiment", "task", "loss"),
+                   "Macro-F1 and accuracy by loss (each at its best architecture, crop and features)", note),
+        "configurations": (_task_order(configurations, "experiment", "task", *CONFIG_KEYS[1:]),
+                           "Every configuration on the test split",
+                           f"Mean ± sample standard deviation over seeds; val_{metric} is the selection score."),
+    }
+
+
+def tabulate_classification(runs_tsv: str | Path, out_dir: str | Path, selection_metric: str) -> None:
+    tidy = read_runs(runs_tsv)
+    for name, (table, title, note) in classification_tables(tidy, selection_metric).items():
+        write_table(table, Path(out_dir) / name, title, note)
+        log.info("table %s: %d rows", name, len(table))
+
+
+# --- data ------------------------------------------------------------------------------------
+
+def source_counts(counts: pd.DataFrame, manifest: pd.DataFrame, counts_name: str = "counts.tsv") -> pd.DataFrame:
+    """counts.tsv, checked: found = used + rejected + excluded, and each number equals the manifest's rows."""
+    counts = counts.astype({c: int for c in ("found", "used", "rejected", "excluded")})
+    status_of = {"used": "ok", "rejected": "rejected", "excluded": "excluded"}
+    for row in counts.itertuples():
+        if row.found != row.used + row.rejected + row.excluded:
+            raise ResultsError(f"{counts_name}: source {row.source!r}: found {row.found} != used {row.used} + "
+                               f"rejected {row.rejected} + excluded {row.excluded}")
+        for column, status in status_of.items():
+            n = int(((manifest["source"] == row.source) & (manifest["status"] == status)).sum())
+            if n != getattr(row, column):
+                raise ResultsError(f"{counts_name}: source {row.source!r} has {column} {getattr(row, column)}, "
+                                   f"but the manifest has {n} {status!r} rows")
+    return counts
+
+
+def class_split_counts(manifest: pd.DataFrame, splits: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
+    """Images per lesion class (and not_skin / ood source) and split, of the manifest's ok rows."""
+    ok = manifest[manifest["status"] == "ok"].merge(splits[["image_id", "split"]], on="image_id", how="left")
+    if ok["split"].isna().any():
+        raise ResultsError(f"splits.tsv has no split for {int(ok['split'].isna().sum())} ok images, "
+                           f"e.g. {ok.loc[ok['split'].isna(), 'image_id'].iloc[0]}")
+    group = ok["lesion_class"].where(ok["source"] == "lesion", ok["source"])
+    unknown = set(group[ok["source"] == "lesion"]) - set(classes)
+    if unknown:
+        raise ResultsError(f"manifest: lesion classes {sorted(unknown)} are not in labels.lesion_classes {list(classes)}")
+    table = pd.crosstab(group, ok["split"]).reindex(columns=["train", "val", "test"], fill_value=0)
+    order = [c for c in [*classes, "not_skin", "ood"] if c in table.index]
+    table = table.loc[order]
+    table["total"] = table.sum(axis=1)
+    return table.rename_axis("class").rename_axis(None, axis=1).reset_index()
+
+
+def balance_counts(balance_files: Mapping[str, str | Path]) -> pd.DataFrame:
+    """balance/{strategy}.tsv of every strategy, checked: after = before - capped + augmented."""
+    frames = []
+    for strategy, path in balance_files.items():
+        table = read_tsv(path).astype({c: int for c in ("before", "capped", "augmented", "after")})
+        for row in table.itertuples():
+            if row.after != row.before - row.capped + row.augmented:
+                raise ResultsError(f"{path}: class {row[1]!r}: after {row.after} != before {row.before} - capped "
+                                   f"{row.capped} + augmented {row.augmented}")
+        frames.append(table.assign(balancing=strategy))
+    table = pd.concat(frames, ignore_index=True)
+    return table[["balancing", "class", "before", "capped", "augmented", "after"]]
+
+
+def tabulate_data(manifest: str | Path, counts: str | Path, splits: str | Path, balance: Mapping[str, str | Path],
+                  out_dir: str | Path, classes: Sequence[str], ak_side: str) -> None:
+    manifest_table = read_tsv(manifest)
+    sources = source_counts(read_tsv(counts), manifest_table, str(counts))
+    per_class = class_split_counts(manifest_table, read_tsv(splits), classes)
+    balanced = balance_counts(balance)
+    write_table(sources, Path(out_dir) / "data_sources", "Images per source",
+                "found = used + rejected + excluded; rejected.tsv gives the reason of every rejected or excluded image.")
+    write_table(per_class, Path(out_dir) / "class_counts", "Images per class and split",
+                f"Usable (ok) images; splits grouped by lesion_id. AK counts as {ak_side} in the malignancy task.")
+    write_table(balanced, Path(out_dir) / "balance", "Lesion train images per class before and after balancing",
+                "after = before - capped + augmented; only the train split is balanced.")
+    log.info("data tables: %d sources (%d images found), %d classes, %d balancing rows", len(sources),
+             sources["found"].sum(), len(per_class), len(balanced))
+
+
+# --- OOD -------------------------------------------------------------------------------------
+
+def ood_detector_table(ood: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration, head and detector: each OOD metric's mean ± std over seeds, and AUROC minus
+    the baseline's AUROC of the same configuration and head."""
+    keys = CONFIG_KEYS + ["head", "detector"]
+    stats = ood.groupby(keys + ["metric"], sort=False)["value"].agg(["mean", "std"]).reset_index()
+    wide = stats.pivot(index=keys, columns="metric", values=["mean", "std"])
+    wide.columns = [f"{metric}_{stat}" for stat, metric in wide.columns]
+    metrics = [m for m in ("auroc", "aupr_in", "aupr_out", "fpr_at_95_tpr") if f"{m}_mean" in wide.columns]
+    wide = wide[[f"{m}_{s}" for m in metrics for s in ("mean", "std")]]
+    params = ood.groupby(keys, sort=False)["params"].agg(lambda p: "; ".join(sorted(set(p) - {""})))
+    seeds = ood.groupby(keys, sort=False)["seed"].nunique().rename("n_seeds")
+    table = wide.join(params).join(seeds).reset_index()
+    baseline = table[table["detector"] == BASELINE].set_index(CONFIG_KEYS + ["head"])["auroc_mean"]
+    if baseline.empty:
+        log.warning("no %s rows: the AUROC difference to the baseline is left empty", BASELINE)
+    table["auroc_vs_msp"] = table["auroc_mean"] - table.set_index(CONFIG_KEYS + ["head"]).index.map(baseline).astype(float)
+    return table
+
+
+def gate_table(gate_files: Mapping[str, str | Path]) -> pd.DataFrame:
+    """Gate outcome per (head, detector, population, gate): the mean share of test images the lesion
+    head calls each class (columns) over the seeds of one configuration (``gate_files``: run dir -> gate.tsv)."""
+    frames = []
+    for path in gate_files.values():
+        gate = read_tsv(path).astype({"fraction_without_gate": float, "fraction_with_gate": float})
+        frames.append(gate.assign(seed=int(Path(path).parent.name.removeprefix("seed"))))
+    gate = pd.concat(frames, ignore_index=True)
+    long = gate.melt(id_vars=["seed", "head", "detector", "population", "predicted"],
+                     value_vars=["fraction_without_gate", "fraction_with_gate"], var_name="gate", value_name="share")
+    long["gate"] = long["gate"].map({"fraction_without_gate": "without", "fraction_with_gate": "with"})
+    mean = long.groupby(["head", "detector", "population", "gate", "predicted"], sort=False)["share"].mean()
+    table = mean.unstack("predicted")
+    order = list(dict.fromkeys(gate["predicted"]))
+    return table[order].reset_index()
+
+
+def tabulate_ood(ood_runs: str | Path, runs_tsv: str | Path, gate_tsvs: Sequence[str | Path],
+                 out_dir: str | Path, selection_metric: str) -> None:
+    gate_files = {str(Path(f).parent): f for f in gate_tsvs}
+    detectors = ood_detector_table(read_ood_runs(ood_runs))
+    write_table(_task_order(detectors, *CONFIG_KEYS, "head"), Path(out_dir) / "ood_detectors",
+                f"OOD detectors vs the {BASELINE.upper()} baseline (test split)",
+                convention() + ". Hyper-parameters (params) chosen on val; auroc_vs_msp = AUROC minus the "
+                f"{BASELINE.upper()} AUROC of the same run and head.")
+    chosen = best_ood_runs(read_runs(runs_tsv), gate_files, selection_metric)
+    frames = [gate_table({d: gate_files[d] for d in dirs}).assign(**config) for config, dirs in chosen]
+    gates = pd.concat(frames, ignore_index=True)
+    gates = gates[CONFIG_KEYS + [c for c in gates.columns if c not in CONFIG_KEYS]]
+    write_table(gates, Path(out_dir) / "ood_gate", "The gate in front of the lesion classifier",
+                "Mean share over seeds of the test images of each population that the lesion head calls each class, "
+                "without and with the gate (threshold accepting the configured share of in-distribution val images); "
+                f"for each experiment's best lesion model among the OOD architectures (chosen on val by {selection_metric}).")
+    log.info("OOD tables: %d detector rows, %d gate rows", len(detectors), len(gates))
+
+
+def best_ood_runs(tidy: pd.DataFrame, ood_files: Mapping[str, str | Path], metric: str) -> list[tuple[dict, list[str]]]:
+    """Per experiment: the best lesion configuration (on val) among the runs that have OOD results, and
+    the OOD run directories (one per seed) of that configuration."""
+    runs = {d: run_from_dir(d) for d in ood_files}
+    with_ood = pd.DataFrame([r.as_dict() for r in runs.values()])[CONFIG_KEYS].drop_duplicates()
+    lesion = tidy[tidy["task"] == "lesion"].merge(with_ood, on=CONFIG_KEYS)
+    out = []
+    for row in select_best(lesion, metric, ["experiment"]).itertuples(index=False):
+        config = {k: getattr(row, k) for k in CONFIG_KEYS}
+        dirs = sorted((d for d, r in runs.items() if all(getattr(r, k) == v for k, v in config.items())),
+                      key=lambda d: runs[d].seed)
+        out.append((config, dirs))
+    return out
+
+
+# --- features --------------------------------------------------------------------------------
+
+def feature_set_table(settings_files: Sequence[str | Path]) -> pd.DataFrame:
+    """One row per feature store: what the encoder was and whether its weights were random."""
+    rows = []
+    for path in settings_files:
+        settings = read_json(path)
+        try:
+            rows.append({"store": str(Path(path).parent.relative_to(Path(path).parents[3])),
+                         **{k: settings[k] for k in ("encoder", "pooling", "resolution", "crop", "n_views", "dim",
+                                                     "random_weights", "checkpoint_sha256", "crop_fallbacks")}})
+        except KeyError as missing:
+            raise ResultsError(f"{path}: no key {missing}") from None
+    return pd.DataFrame(rows).fillna({"checkpoint_sha256": ""})
+
+
+def tabulate_features(settings_files: Sequence[str | Path], out_dir: str | Path) -> None:
+    table = feature_set_table(settings_files)
+    n_random = int(table["random_weights"].sum())
+    note = "random_weights = the encoder had no checkpoint: features carry no learned information."
+    if n_random:
+        note = f"WARNING: {n_random} of {len(table)} feature stores use random encoder weights. " + note
+        log.warning("%d of %d feature stores use random encoder weights", n_random, len(table))
+    write_table(table, Path(out_dir) / "feature_sets", "Feature stores", note)
+    log.info("feature table: %d stores", len(table))
+

@@ -1,0 +1,75 @@
+import json
+
+import pandas as pd
+import pytest
+
+from samderm.io import read_json
+from samderm.report.aggregate import (TIDY_COLUMNS, ResultsError, aggregate_ood, aggregate_runs, read_ood_runs,
+                                      read_runs)
+
+
+def test_runs_table_agrees_with_every_metrics_json(study, tmp_path):
+    tidy = aggregate_runs(study.run_dirs, tmp_path / "runs.tsv")
+    back = read_runs(tmp_path / "runs.tsv")
+    assert list(back.columns) == TIDY_COLUMNS
+    assert back.drop_duplicates(["experiment", "loss", "architecture", "seed"]).shape[0] == len(study.run_dirs)
+    for run_dir in study.run_dirs:
+        metrics = read_json(run_dir / "metrics.json")
+        run = metrics["run"]
+        rows = back[(back["experiment"] == run["experiment"]) & (back["loss"] == run["loss"])
+                    & (back["architecture"] == run["architecture"]) & (back["seed"] == run["seed"])]
+        values = {(r.task, r.split, r.metric): r.value for r in rows.itertuples()}
+        for task, splits in metrics["tasks"].items():
+            for split in ("train", "val", "test"):
+                for metric in ("accuracy", "balanced_accuracy", "macro_f1", "n"):
+                    assert values.pop((task, split, metric)) == pytest.approx(splits[split][metric])
+                for cls, scores in splits[split]["per_class"].items():
+                    for score, value in scores.items():
+                        assert values.pop((task, split, f"{score}:{cls}")) == pytest.approx(value)
+        assert not values, f"rows with no counterpart in metrics.json: {list(values)[:3]}"
+    assert len(tidy) == len(back)
+
+
+def test_a_metrics_json_in_the_wrong_directory_is_named(study, tmp_path):
+    path = study.run_dirs[0] / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["run"]["loss"] = "focal"
+    path.write_text(json.dumps(metrics))
+    with pytest.raises(ResultsError, match=f"{path}.*not the directory"):
+        aggregate_runs(study.run_dirs, tmp_path / "runs.tsv")
+
+
+def test_a_missing_test_split_and_a_non_number_are_named(study, tmp_path):
+    path = study.run_dirs[1] / "metrics.json"
+    metrics = json.loads(path.read_text())
+    del metrics["tasks"]["skin"]["test"]
+    path.write_text(json.dumps(metrics))
+    with pytest.raises(ResultsError, match="skin.*'test'"):
+        aggregate_runs(study.run_dirs, tmp_path / "runs.tsv")
+    metrics = json.loads((study.run_dirs[2] / "metrics.json").read_text())
+    metrics["tasks"]["lesion"]["val"]["macro_f1"] = "high"
+    (study.run_dirs[1] / "metrics.json").unlink()
+    (study.run_dirs[2] / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(ResultsError, match=r"tasks\.lesion\.val\.macro_f1"):
+        aggregate_runs(study.run_dirs[2:], tmp_path / "runs.tsv")
+
+
+def test_ood_table_keeps_every_metric_row_keyed_by_its_run(study, tmp_path):
+    aggregate_ood(study.ood_dirs, tmp_path / "ood.tsv")
+    assert (tmp_path / "ood.tsv").read_text().startswith("# OOD is the positive class")
+    tidy = read_ood_runs(tmp_path / "ood.tsv")
+    one = pd.read_csv(study.ood_dirs[3] / "metrics.tsv", sep="\t", comment="#")
+    assert len(tidy) == len(one) * len(study.ood_dirs)
+    run = study.ood_dirs[3].relative_to(study.root / "ood").parts
+    rows = tidy[(tidy["experiment"] == run[0]) & (tidy["loss"] == run[1]) & (tidy["architecture"] == run[2])
+                & (tidy["seed"] == int(run[5][4:]))]
+    merged = rows.merge(one, on=["head", "detector", "metric"], suffixes=("", "_file"))
+    assert len(merged) == len(one)
+    assert (merged["value"] == merged["value_file"]).all()
+
+
+def test_an_unknown_ood_metric_is_named(study, tmp_path):
+    path = study.ood_dirs[0] / "metrics.tsv"
+    path.write_text(path.read_text().replace("\tauroc\t", "\tauc\t"))
+    with pytest.raises(ResultsError, match=f"{path}.*'auc'"):
+        aggregate_ood(study.ood_dirs, tmp_path / "ood.tsv")

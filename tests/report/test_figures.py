@@ -1,0 +1,92 @@
+import textwrap
+
+import pytest
+from PIL import Image
+
+from samderm.report.aggregate import aggregate_runs
+from samderm.report.contact_sheet import crop_contact_sheet
+from samderm.report.figures import (balance_figure, class_histogram, confusion_figure, lesion_f1_by_loss,
+                                    ood_curves_figure)
+from samderm.report.rulegraph import draw_rulegraph, parse_rulegraph, snakemake_rulegraph
+from tests.report.conftest import CLASSES
+
+
+def drawn(tmp_path, name):
+    """The PNG is a real image of some size, and the SVG's text (kept as text) is returned."""
+    with Image.open(tmp_path / f"{name}.png") as image:
+        assert image.width > 300 and image.height > 200
+    return (tmp_path / f"{name}.svg").read_text()
+
+
+def test_class_histogram_shows_every_class_and_source(study, tmp_path):
+    class_histogram(study.data / "manifest.tsv", study.data / "splits.tsv", tmp_path / "h.png", tmp_path / "h.svg",
+                    CLASSES)
+    svg = drawn(tmp_path, "h")
+    for label in [*CLASSES, "not_skin", "ood", "train", "val", "test"]:
+        assert f">{label}<" in svg
+    assert ">30<" in svg  # the NV bar's total
+
+
+def test_balance_figure_has_before_and_each_strategy(study, tmp_path):
+    balance = {s: study.data / "balance" / f"{s}.tsv" for s in ("original", "smart")}
+    balance_figure(balance, tmp_path / "b.png", tmp_path / "b.svg")
+    svg = drawn(tmp_path, "b")
+    assert ">before<" in svg and ">after original<" in svg and ">after smart<" in svg
+
+
+def test_lesion_f1_and_confusion_matrix_of_the_model_chosen_on_val(study, tmp_path):
+    aggregate_runs(study.run_dirs, tmp_path / "runs.tsv")
+    lesion_f1_by_loss(tmp_path / "runs.tsv", "exp1", tmp_path / "f.png", tmp_path / "f.svg")
+    svg = drawn(tmp_path, "f")
+    assert ">wce<" in svg and ">lmf<" in svg and ">multihead<" in svg and "2 seed(s)" in svg
+    metrics = [d / "metrics.json" for d in study.run_dirs]
+    confusion_figure(tmp_path / "runs.tsv", metrics, "exp1", "macro_f1", tmp_path / "c.png", tmp_path / "c.svg")
+    svg = drawn(tmp_path, "c")
+    assert "lmf / parallel / full crop; test, 2 seed(s)" in svg  # the val-best, not the test-best (wce/multihead)
+    assert "val macro_f1 0.905" in svg
+
+
+def test_ood_curves_of_each_detector_against_the_baseline(study, tmp_path):
+    aggregate_runs(study.run_dirs, tmp_path / "runs.tsv")
+    curves = [d / "curves.tsv" for d in study.ood_dirs]
+    ood_curves_figure(tmp_path / "runs.tsv", curves, "exp6", "macro_f1", tmp_path / "o.png", tmp_path / "o.svg")
+    svg = drawn(tmp_path, "o")
+    assert ">msp (baseline)<" in svg and ">odin<" in svg and ">mahalanobis<" in svg
+    assert "lesion head: ROC" in svg and "skin head: precision-recall" in svg and "exp6 / " in svg
+
+
+def test_contact_sheet_tiles_every_overlay_and_names_an_empty_folder(study, tmp_path):
+    overlays = study.root / "features" / "tiny-mean-r256" / "lesion" / "images" / "overlays"
+    crop_contact_sheet(overlays, tmp_path / "s.png", tmp_path / "s.svg", "tiny crops")
+    svg = drawn(tmp_path, "s")
+    assert all(f">ISIC_{i}<" in svg for i in range(3))
+    empty = tmp_path / "none"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=f"{empty}: no overlay PNGs"):
+        crop_contact_sheet(empty, tmp_path / "e.png", tmp_path / "e.svg", "x")
+
+
+def test_rulegraph_from_real_snakemake_is_drawn(tmp_path):
+    (tmp_path / "Snakefile").write_text(textwrap.dedent("""
+        rule all:
+            input: "c.txt"
+        rule make_a:
+            output: "a.txt"
+            shell: "touch {output}"
+        rule make_c:
+            input: "a.txt", "b.txt"
+            output: "c.txt"
+            shell: "touch {output}"
+        rule make_b:
+            input: "a.txt"
+            output: "b.txt"
+            shell: "touch {output}"
+        """))
+    dot = snakemake_rulegraph(tmp_path / "Snakefile", {"study": "x"}, workdir=tmp_path)
+    graph = parse_rulegraph(dot)
+    assert set(graph.edges) == {("make_a", "make_b"), ("make_a", "make_c"), ("make_b", "make_c"), ("make_c", "all")}
+    draw_rulegraph(graph, tmp_path / "g.png", tmp_path / "g.svg")
+    svg = drawn(tmp_path, "g")
+    assert ">make_b<" in svg and "4 rules, 4 dependencies" in svg
+    with pytest.raises(ValueError, match="edge 1 -> 7"):
+        parse_rulegraph('digraph {\n  1[label = "a"];\n  1 -> 7\n}')
