@@ -15,6 +15,7 @@ import pandas as pd
 
 from samderm.data.augment import sample_transform
 from samderm.data.labels import ISIC_CLASSES, UNK
+from samderm.io import read_tsv, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +91,9 @@ def make_views(
     table = pd.DataFrame(balance, columns=BALANCE_COLUMNS)
     log.info("balancing %s: %d views (%d augmented copies)\n%s", name, len(views), len(copies), table.to_string(index=False))
     return views, table
+
+
+def make_views_files(manifest_path, splits_path, name: str, cfg: Mapping[str, Any], views_path, balance_path) -> None:
+    views, table = make_views(read_tsv(manifest_path), read_tsv(splits_path), name, cfg)
+    write_tsv(views, views_path)
+    write_tsv(table, balance_path)

@@ -40,8 +40,8 @@ def fetch(url: str, dest: str | Path, sha256: str | None, timeout: float = 60.0)
     dest = Path(dest)
     if not (isinstance(sha256, str) and re.fullmatch(r"[0-9a-fA-F]{64}", sha256)):
         raise ValueError(f"{url}: a sha256 (64 hex digits) is required to download it, got {sha256!r}")
-    if urllib.parse.urlparse(url).scheme not in ("http", "https"):
-        raise ValueError(f"{url}: only http and https downloads are allowed")
+    if urllib.parse.urlparse(url).scheme not in ("http", "https", "file"):
+        raise ValueError(f"{url}: only http, https and file URLs are allowed")
     expected = sha256.lower()
     if dest.is_file():
         if _sha256(dest) == expected:
@@ -96,19 +96,26 @@ def unpack(archive: str | Path, dest_dir: str | Path) -> int:
         return sum(1 for member in tf.getmembers() if member.isfile())
 
 
-def download_dataset(name: str, items: Mapping[str, Mapping[str, Any]], out_dir: str | Path) -> None:
-    """Fetch every item ``{url, sha256}`` of data set ``name`` into ``out_dir``; archives
+def download_items(name: str, cfg: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """``data.download.<name>`` as {config key: {url, sha256}}: its own url and/or ``files``."""
+    items = {f"data.download.{name}": cfg} if cfg.get("url") else {}
+    for key, item in (cfg.get("files") or {}).items():
+        items[f"data.download.{name}.files.{key}"] = item
+    if not items:
+        raise ValueError(f"data.download.{name}: no url and no files configured")
+    return items
+
+
+def download_dataset(name: str, cfg: Mapping[str, Any], out_dir: str | Path) -> None:
+    """Fetch data set ``name`` (config ``data.download.<name>``) into ``out_dir``: archives
     are unpacked there (and deleted), other files kept under their URL's file name."""
     if name not in EXPECTED:
         raise ValueError(f"data.download: unknown data set {name!r}; known: {sorted(EXPECTED)}")
-    if not items:
-        raise ValueError(f"data.download.{name}: no files configured (each needs url and sha256)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for key, item in items.items():
-        where = f"data.download.{name}.{key}"
-        if not isinstance(item, Mapping) or not item.get("url"):
-            raise ValueError(f"{where}: needs a url and a sha256")
+    for where, item in download_items(name, cfg).items():
+        if not item.get("url"):
+            raise ValueError(f"{where}.url: not set")
         if not item.get("sha256"):
             raise ValueError(f"{where}.sha256: not set; a download is only kept if its sha256 matches")
         file_name = Path(urllib.parse.urlparse(item["url"]).path).name
@@ -121,4 +128,4 @@ def download_dataset(name: str, items: Mapping[str, Mapping[str, Any]], out_dir:
             fetch(item["url"], out_dir / file_name, item["sha256"])
     missing = [entry for entry in EXPECTED[name] if not (out_dir / entry).exists()]
     if missing:
-        raise ValueError(f"{out_dir}: after download the {name} layout lacks {missing}; check the data.download.{name} URLs")
+        raise ValueError(f"{out_dir}: after download the {name} layout lacks {missing}; check data.download.{name}")

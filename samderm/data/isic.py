@@ -15,6 +15,14 @@ METADATA = "ISIC_2019_Training_Metadata.csv"
 IMAGE_FOLDER = "ISIC_2019_Training_Input"
 GROUND_TRUTH_COLUMNS = ("image", *ISIC_CLASSES, UNK)
 METADATA_COLUMNS = ("image", "age_approx", "anatom_site_general", "lesion_id", "sex")
+
+
+def layout(root: str | Path) -> dict[str, Path]:
+    """The ISIC 2019 files under one folder, as ``build_manifest`` takes them."""
+    root = Path(root)
+    return {"ground_truth": root / GROUND_TRUTH, "metadata": root / METADATA, "images": root / IMAGE_FOLDER}
+
+
 ONE, ZERO = {"1", "1.0", "1.00"}, {"0", "0.0", "0.00"}
 
 

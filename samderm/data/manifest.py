@@ -47,9 +47,8 @@ def _files_by_id(paths: list[Path], id_of) -> tuple[dict[str, Path], dict[str, s
     return single, clashes
 
 
-def lesion_rows(root: Path, labels: LabelMap, masks_dir: Path | None) -> list[dict[str, str]]:
-    """Rows for the ISIC 2019 layout under ``root``, before any image is decoded."""
-    gt_path, meta_path, folder = root / isic.GROUND_TRUTH, root / isic.METADATA, root / isic.IMAGE_FOLDER
+def lesion_rows(gt_path: Path, meta_path: Path, folder: Path, labels: LabelMap, masks_dir: Path | None) -> list[dict[str, str]]:
+    """Rows for the ISIC 2019 files, before any image is decoded."""
     classes, gt_problems = isic.read_ground_truth(gt_path)
     lesion_ids, meta_problems = isic.read_metadata(meta_path)
     images, others = scan_images(folder)
@@ -123,7 +122,9 @@ def count_sources(manifest: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_manifest(
-    isic_root: str | Path,
+    ground_truth: str | Path,
+    metadata: str | Path,
+    images: str | Path,
     not_skin_dir: str | Path,
     ood_dir: str | Path,
     labels_cfg: Mapping[str, Any],
@@ -132,17 +133,15 @@ def build_manifest(
     masks_dir: str | Path | None = None,
     threads: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scan the three sources and return (manifest, counts).
+    """Scan the ISIC 2019 files, the not-skin and the OOD folder; return (manifest, counts).
 
-    ``masks_dir``: folder of ``{image}_mask.png``; ``None`` uses ``{isic_root}/masks`` when
-    it exists. ``bad_images: fail`` raises BadInputError naming every bad file.
+    ``masks_dir``: optional folder of ``{image}_mask.png``. ``bad_images: fail`` raises
+    BadInputError naming every bad file; ``skip`` keeps them as ``rejected`` rows.
     """
     if bad_images not in BAD_IMAGE_POLICIES:
         raise ValueError(f"data.bad_images: must be one of {list(BAD_IMAGE_POLICIES)}, got {bad_images!r}")
     labels = label_map(labels_cfg, unk)
-    isic_root, not_skin_dir, ood_dir = Path(isic_root), Path(not_skin_dir), Path(ood_dir)
-    if masks_dir is None and (isic_root / "masks").is_dir():
-        masks_dir = isic_root / "masks"
+    not_skin_dir, ood_dir = Path(not_skin_dir), Path(ood_dir)
     not_skin, ns_others = scan_images(not_skin_dir)
     ood, ood_others = scan_images(ood_dir)
     for folder, others in ((not_skin_dir, ns_others), (ood_dir, ood_others)):
@@ -150,7 +149,7 @@ def build_manifest(
             log.info("%s: %d non-image file(s) not used: %s", folder, len(others), ", ".join(p.name for p in others[:10]))
     check_disjoint(not_skin_dir, not_skin, ood_dir, ood)
 
-    rows = lesion_rows(isic_root, labels, Path(masks_dir) if masks_dir else None)
+    rows = lesion_rows(Path(ground_truth), Path(metadata), Path(images), labels, Path(masks_dir) if masks_dir else None)
     rows += folder_rows(not_skin_dir, "not_skin", not_skin)
     rows += folder_rows(ood_dir, "ood", ood)
     check_images(rows, threads)
@@ -171,6 +170,13 @@ def build_manifest(
 
 
 def write_manifest(manifest: pd.DataFrame, counts: pd.DataFrame, manifest_path, rejected_path, counts_path) -> None:
+    """manifest.tsv, rejected.tsv (its rejected and excluded rows) and counts.tsv."""
     write_tsv(manifest, manifest_path)
     write_tsv(manifest[manifest["status"] != "ok"], rejected_path)
     write_tsv(counts, counts_path)
+
+
+def build_manifest_files(outputs: Mapping[str, str | Path], **build_args: Any) -> None:
+    """``build_manifest(**build_args)`` written to outputs ``manifest``, ``rejected``, ``counts``."""
+    manifest, counts = build_manifest(**build_args)
+    write_manifest(manifest, counts, outputs["manifest"], outputs["rejected"], outputs["counts"])

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from samderm.io import read_tsv, write_tsv
+
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
@@ -98,3 +100,7 @@ def _log_counts(out: pd.DataFrame, ok: pd.DataFrame) -> None:
     label = ok["lesion_class"].where(ok["source"] == "lesion", ok["source"])
     table = pd.crosstab(label.to_numpy(), out["split"].to_numpy()).reindex(columns=list(SPLITS), fill_value=0)
     log.info("split counts (%d images):\n%s", len(out), table.to_string())
+
+
+def make_splits_file(manifest_path, splits_cfg: Mapping[str, Any], splits_path) -> None:
+    write_tsv(make_splits(read_tsv(manifest_path), splits_cfg), splits_path)

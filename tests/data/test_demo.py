@@ -48,7 +48,8 @@ def test_layout_is_isic_2019_and_goes_through_the_manifest(demo):
     assert gt.set_index("image").sum().to_dict() == {**{c: float(n) for c, n in CFG["class_counts"].items()}, "UNK": 0.0}
     per_lesion = meta.loc[meta["lesion_id"] != "", "lesion_id"].value_counts()
     assert (per_lesion == 3).all() and (meta["lesion_id"] == "").sum() == 1  # MEL 7 = 2 lesions + 1 solo
-    manifest, counts = build_manifest(demo / "isic2019", demo / "not_skin", demo / "ood", LABELS, bad_images="fail")
+    manifest, counts = build_manifest(**isic.layout(demo / "isic2019"), not_skin_dir=demo / "not_skin", ood_dir=demo / "ood",
+                                      labels_cfg=LABELS, bad_images="fail", masks_dir=demo / "isic2019" / "masks")
     assert counts.set_index("source")["used"].to_dict() == {"lesion": 34, "not_skin": 5, "ood": 4}
     assert (manifest.loc[manifest["source"] == "lesion", "mask_path"] != "").all()
     assert any("flower" in p for p in manifest.loc[manifest["source"] == "ood", "path"])

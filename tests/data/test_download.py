@@ -66,15 +66,15 @@ def test_isic_and_places_download_unpack_into_layouts_the_manifest_reads(server,
     base, www, _ = server
     _isic_files(www, tmp_path)
     _places_tar(www, tmp_path)
-    isic_items = {key: {"url": f"{base}/{name}", "sha256": _sha(www / name)} for key, name in
+    isic_files = {key: {"url": f"{base}/{name}", "sha256": _sha(www / name)} for key, name in
                   {"images": "ISIC_2019_Training_Input.zip", "ground_truth": isic.GROUND_TRUTH, "metadata": isic.METADATA}.items()}
-    download_dataset("isic2019", isic_items, tmp_path / "isic2019")
-    download_dataset("places365", {"images": {"url": f"{base}/val_256.tar", "sha256": _sha(www / "val_256.tar")}},
-                     tmp_path / "places365")
+    download_dataset("isic2019", {"files": isic_files}, tmp_path / "isic2019")
+    download_dataset("places365", {"url": f"{base}/val_256.tar", "sha256": _sha(www / "val_256.tar")}, tmp_path / "places365")
     assert (tmp_path / "places365" / "val_256" / "Places365_val_00000002.jpg").is_file()
     assert not list((tmp_path / "isic2019").glob("*.zip")) and not list((tmp_path / "places365").glob(".download-*"))
     write_image(tmp_path / "not_skin" / "t.jpg", seed=9)
-    _, counts = build_manifest(tmp_path / "isic2019", tmp_path / "not_skin", tmp_path / "places365", LABELS, bad_images="fail")
+    _, counts = build_manifest(**isic.layout(tmp_path / "isic2019"), not_skin_dir=tmp_path / "not_skin",
+                               ood_dir=tmp_path / "places365", labels_cfg=LABELS, bad_images="fail")
     assert counts.set_index("source")["used"].to_dict() == {"lesion": 3, "not_skin": 1, "ood": 2}
 
 
@@ -106,8 +106,10 @@ def test_missing_sha256_is_refused(server, tmp_path, sha, message):
 
 
 def test_config_without_sha256_names_the_key(tmp_path):
-    with pytest.raises(ValueError, match=r"data.download.places365.images.sha256: not set"):
-        download_dataset("places365", {"images": {"url": "http://127.0.0.1:1/val_256.tar", "sha256": None}}, tmp_path)
+    with pytest.raises(ValueError, match=r"data.download.isic2019.files.metadata.sha256: not set"):
+        download_dataset("isic2019", {"files": {"metadata": {"url": "http://127.0.0.1:1/m.csv", "sha256": None}}}, tmp_path)
+    with pytest.raises(ValueError, match=r"data.download.places365: no url"):
+        download_dataset("places365", {}, tmp_path)
 
 
 def test_wrong_layout_is_reported(server, tmp_path):
@@ -118,7 +120,7 @@ def test_wrong_layout_is_reported(server, tmp_path):
         info.size = len(data)
         tf.addfile(info, io.BytesIO(data))
     with pytest.raises(ValueError, match=r"lacks \['val_256'\]"):
-        download_dataset("places365", {"images": {"url": f"{base}/other.tar", "sha256": _sha(www / "other.tar")}}, tmp_path / "p")
+        download_dataset("places365", {"url": f"{base}/other.tar", "sha256": _sha(www / "other.tar")}, tmp_path / "p")
 
 
 @pytest.mark.parametrize("kind", ["zip", "tar"])

@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from samderm.data.isic import layout
 from samderm.data.manifest import BadInputError, build_manifest, write_manifest
 from samderm.io import read_tsv
 
 from .conftest import write_image
 
 
-def _build(layout, folders, labels_cfg, **kw):
+def _build(isic, folders, labels_cfg, **kw):
     ns, ood = folders
     kw.setdefault("bad_images", "skip")
-    return build_manifest(layout.write(), ns, ood, labels_cfg, **kw)
+    return build_manifest(**layout(isic.write()), not_skin_dir=ns, ood_dir=ood, labels_cfg=labels_cfg, **kw)
 
 
 def _status(manifest, image_id):
@@ -137,10 +138,10 @@ def test_same_folder_for_not_skin_and_ood_is_refused(isic_layout, folders, label
         _build(isic_layout, (ns, ns), labels_cfg)
 
 
-def test_masks_are_found_next_to_the_layout(isic_layout, folders, labels_cfg):
+def test_mask_paths_come_from_the_masks_folder(isic_layout, folders, labels_cfg):
     isic_layout.add("a", "NV").add("b", "NV")
     write_image(isic_layout.root / "masks" / "a_mask.png")
-    manifest, _ = _build(isic_layout, folders, labels_cfg)
+    manifest, _ = _build(isic_layout, folders, labels_cfg, masks_dir=isic_layout.root / "masks")
     m = manifest.set_index("image_id")["mask_path"]
     assert m["a"].endswith("masks/a_mask.png") and m["b"] == ""
 
