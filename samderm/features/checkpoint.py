@@ -1,15 +1,12 @@
-"""Official SAM2.1 checkpoints: sha256 verification and an atomic, verified download."""
+"""Official SAM2.1 checkpoints: sha256 verification, and their download (sha256-checked, atomic)."""
 
 from __future__ import annotations
 
 import hashlib
-import logging
-import urllib.request
 from pathlib import Path
 
-from samderm.io import atomic_path
+from samderm.data.download import fetch
 
-log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 
 
@@ -33,27 +30,9 @@ def verify_sha256(path: str | Path, expected: str | None) -> str:
     return actual
 
 
-def download_checkpoint(url: str, dest: str | Path, sha256: str, timeout: float = 60.0) -> Path:
-    """Fetch ``url`` to ``dest``; the file appears only once its sha256 matches."""
-    if not sha256:
-        raise CheckpointError(f"refusing to download {url} without a sha256 to check it against")
-    dest = Path(dest)
-    digest = hashlib.sha256()
-    size = 0
-    log.info("downloading %s -> %s", url, dest)
-    with atomic_path(dest) as tmp:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
-                for chunk in iter(lambda: response.read(CHUNK), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-        except OSError as err:
-            raise CheckpointError(f"cannot download {url}: {err}") from err
-        if digest.hexdigest() != sha256.lower():
-            raise CheckpointError(
-                f"{url}: downloaded sha256 {digest.hexdigest()} does not match the expected {sha256}; "
-                f"{dest} was not written"
-            )
-    log.info("downloaded %d bytes, sha256 %s verified", size, sha256)
-    return dest
+def download_checkpoint(url: str, dest: str | Path, sha256: str | None, timeout: float = 60.0) -> Path:
+    """Fetch ``url`` to ``dest`` with the data downloader: the file appears only once its sha256 matches."""
+    try:
+        return fetch(url, dest, sha256, timeout=timeout)
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"cannot download checkpoint {url}: {err}") from err
