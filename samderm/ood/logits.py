@@ -10,6 +10,14 @@ import torch
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]
 
 
+class LogitDetector:
+    """A detector that scores the head's logits: fitting only remembers the head."""
+
+    def fit(self, features: np.ndarray, labels: np.ndarray, logits_fn: LogitsFn):
+        self.logits_fn_ = logits_fn
+        return self
+
+
 def as_tensor(features: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Features as a float32 tensor of shape N x D, cut from any autograd graph."""
     x = features if torch.is_tensor(features) else torch.as_tensor(np.asarray(features, dtype=np.float32))

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from samderm.ood.logits import LogitsFn, as_tensor, batches, max_softmax
+from samderm.ood.logits import LogitDetector, as_tensor, batches, max_softmax
 
 
-class ODIN:
+class ODIN(LogitDetector):
     """Score = -max_c S_c(x~; T), with S the softmax at temperature T and
     x~ = x - epsilon * sign(-grad_x log S_yhat(x; T)), yhat the predicted class: the step that
     raises the predicted class's softmax, which the paper finds raises it more for
@@ -24,10 +24,6 @@ class ODIN:
         self.temperature = temperature
         self.epsilon = epsilon
         self.batch_size = batch_size
-
-    def fit(self, features: np.ndarray, labels: np.ndarray, logits_fn: LogitsFn) -> "ODIN":
-        self.logits_fn_ = logits_fn
-        return self
 
     def perturb(self, features: np.ndarray) -> torch.Tensor:
         """The perturbed features x~ (N x D)."""

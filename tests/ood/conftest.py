@@ -40,7 +40,7 @@ def train_classifier(features: np.ndarray, labels: np.ndarray, seed: int = 0, st
     return model.eval()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def synthetic():
     """Training data, the classifier, in-distribution test features, and three test sets to
     tell apart from them: shifted (between the classes), halfway (towards class 0, harder)
