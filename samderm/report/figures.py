@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from samderm.data.labels import label_map
 from samderm.io import read_json, read_tsv
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_runs, run_from_dir
 from samderm.report.selection import over_seeds, select_best
@@ -30,8 +31,9 @@ def _bar_labels(ax, bars) -> None:
 
 @styled
 def class_histogram(manifest: str | Path, splits: str | Path, png: str | Path, svg: str | Path,
-                    classes: Sequence[str]) -> None:
+                    labels: Mapping, unk: str) -> None:
     """Usable images per lesion class (and the not-skin and OOD sources), stacked by split."""
+    classes = label_map(labels, unk).classes
     table = class_split_counts(read_tsv(manifest), read_tsv(splits), classes).set_index("class")
     fig, axes = new_figure(width=max(6.4, 0.6 * len(table)))
     ax = axes[0, 0]
@@ -50,7 +52,7 @@ def class_histogram(manifest: str | Path, splits: str | Path, png: str | Path, s
 
 
 @styled
-def balance_figure(balance: Mapping[str, str | Path], png: str | Path, svg: str | Path) -> None:
+def balance_figure(balance: Sequence[str | Path], png: str | Path, svg: str | Path) -> None:
     """Lesion train images per class before balancing and after each strategy."""
     table = balance_counts(balance)
     classes = list(dict.fromkeys(table["class"]))

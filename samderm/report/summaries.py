@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from samderm.data.labels import label_map
 from samderm.io import read_json, read_tsv
 from samderm.ood.metrics import convention
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_ood_runs, read_runs, run_from_dir
@@ -98,10 +99,11 @@ def class_split_counts(manifest: pd.DataFrame, splits: pd.DataFrame, classes: Se
     return table.rename_axis("class").rename_axis(None, axis=1).reset_index()
 
 
-def balance_counts(balance_files: Mapping[str, str | Path]) -> pd.DataFrame:
+def balance_counts(balance_files: Sequence[str | Path]) -> pd.DataFrame:
     """balance/{strategy}.tsv of every strategy, checked: after = before - capped + augmented."""
     frames = []
-    for strategy, path in balance_files.items():
+    for path in balance_files:
+        strategy = Path(path).stem
         table = read_tsv(path).astype({c: int for c in ("before", "capped", "augmented", "after")})
         for row in table.itertuples():
             if row.after != row.before - row.capped + row.augmented:
@@ -112,8 +114,10 @@ def balance_counts(balance_files: Mapping[str, str | Path]) -> pd.DataFrame:
     return table[["balancing", "class", "before", "capped", "augmented", "after"]]
 
 
-def tabulate_data(manifest: str | Path, counts: str | Path, splits: str | Path, balance: Mapping[str, str | Path],
-                  out_dir: str | Path, classes: Sequence[str], ak_side: str) -> None:
+def tabulate_data(manifest: str | Path, counts: str | Path, splits: str | Path, balance: Sequence[str | Path],
+                  out_dir: str | Path, labels: Mapping, unk: str) -> None:
+    """The data tables; ``labels`` is the config's labels section, ``unk`` its data.unk."""
+    classes = label_map(labels, unk).classes
     manifest_table = read_tsv(manifest)
     sources = source_counts(read_tsv(counts), manifest_table, str(counts))
     per_class = class_split_counts(manifest_table, read_tsv(splits), classes)
@@ -121,7 +125,7 @@ def tabulate_data(manifest: str | Path, counts: str | Path, splits: str | Path, 
     write_table(sources, Path(out_dir) / "data_sources", "Images per source",
                 "found = used + rejected + excluded; rejected.tsv gives the reason of every rejected or excluded image.")
     write_table(per_class, Path(out_dir) / "class_counts", "Images per class and split",
-                f"Usable (ok) images; splits grouped by lesion_id. AK counts as {ak_side} in the malignancy task.")
+                f"Usable (ok) images; splits grouped by lesion_id. AK counts as {labels['ak_side']} in the malignancy task.")
     write_table(balanced, Path(out_dir) / "balance", "Lesion train images per class before and after balancing",
                 "after = before - capped + augmented; only the train split is balanced.")
     log.info("data tables: %d sources (%d images found), %d classes, %d balancing rows", len(sources),

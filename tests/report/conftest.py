@@ -17,6 +17,8 @@ from samderm.matrix import Run
 
 CLASSES = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC"]
 TASK_CLASSES = {"skin": ["not_skin", "skin"], "lesion": CLASSES, "malignancy": ["benign", "malignant"]}
+LABELS = {"lesion_classes": CLASSES, "malignant": ["MEL", "BCC", "SCC"], "benign": ["NV", "BKL", "DF", "VASC"],
+          "ak_side": "malignant"}
 DETECTORS = ["msp", "odin", "energy", "mahalanobis"]
 # the lesion configuration that is best on val, and a different one that is best on test
 VAL_BEST = ("exp1", "lmf", "parallel")

@@ -8,7 +8,7 @@ from samderm.report.contact_sheet import crop_contact_sheet
 from samderm.report.figures import (balance_figure, class_histogram, confusion_figure, lesion_f1_by_loss,
                                     ood_curves_figure)
 from samderm.report.rulegraph import draw_rulegraph, parse_rulegraph, snakemake_rulegraph
-from tests.report.conftest import CLASSES
+from tests.report.conftest import CLASSES, LABELS
 
 
 def drawn(tmp_path, name):
@@ -20,7 +20,7 @@ def drawn(tmp_path, name):
 
 def test_class_histogram_shows_every_class_and_source(study, tmp_path):
     class_histogram(study.data / "manifest.tsv", study.data / "splits.tsv", tmp_path / "h.png", tmp_path / "h.svg",
-                    CLASSES)
+                    LABELS, "drop")
     svg = drawn(tmp_path, "h")
     for label in [*CLASSES, "not_skin", "ood", "train", "val", "test"]:
         assert f">{label}<" in svg
@@ -28,7 +28,7 @@ def test_class_histogram_shows_every_class_and_source(study, tmp_path):
 
 
 def test_balance_figure_has_before_and_each_strategy(study, tmp_path):
-    balance = {s: study.data / "balance" / f"{s}.tsv" for s in ("original", "smart")}
+    balance = [study.data / "balance" / f"{s}.tsv" for s in ("original", "smart")]
     balance_figure(balance, tmp_path / "b.png", tmp_path / "b.svg")
     svg = drawn(tmp_path, "b")
     assert ">before<" in svg and ">after original<" in svg and ">after smart<" in svg

@@ -7,7 +7,7 @@ from samderm.report.aggregate import ResultsError, aggregate_ood, aggregate_runs
 from samderm.report.summaries import (source_counts, tabulate_classification, tabulate_data, tabulate_features,
                                       tabulate_ood)
 from samderm.report.tables import write_table
-from tests.report.conftest import CLASSES, VAL_BEST
+from tests.report.conftest import CLASSES, LABELS, VAL_BEST
 
 
 def test_one_table_in_four_formats_with_mean_and_spread(tmp_path):
@@ -41,8 +41,8 @@ def test_classification_tables_agree_with_the_runs(study, tmp_path):
 
 def test_data_tables_reconcile_and_name_a_mismatch(study, tmp_path):
     data = study.data
-    balance = {s: data / "balance" / f"{s}.tsv" for s in ("original", "smart")}
-    tabulate_data(data / "manifest.tsv", data / "counts.tsv", data / "splits.tsv", balance, tmp_path, CLASSES, "malignant")
+    balance = [data / "balance" / f"{s}.tsv" for s in ("original", "smart")]
+    tabulate_data(data / "manifest.tsv", data / "counts.tsv", data / "splits.tsv", balance, tmp_path, LABELS, "drop")
     per_class = pd.read_csv(tmp_path / "class_counts.csv").set_index("class")
     assert per_class.loc["NV", "total"] == 30 and per_class.loc["ood", "total"] == 6
     assert per_class["total"].sum() == (read_tsv(data / "manifest.tsv")["status"] == "ok").sum()
@@ -54,11 +54,11 @@ def test_data_tables_reconcile_and_name_a_mismatch(study, tmp_path):
     counts.loc[2, "used"] = "7"
     with pytest.raises(ResultsError, match="'ood' has used 7, but the manifest has 6 'ok' rows"):
         source_counts(counts, read_tsv(data / "manifest.tsv"))
-    broken = read_tsv(balance["smart"])
+    broken = read_tsv(balance[1])
     broken.loc[0, "after"] = "99"
-    broken.to_csv(balance["smart"], sep="\t", index=False)
-    with pytest.raises(ResultsError, match=f"{balance['smart']}: class 'MEL'"):
-        tabulate_data(data / "manifest.tsv", data / "counts.tsv", data / "splits.tsv", balance, tmp_path, CLASSES, "x")
+    broken.to_csv(balance[1], sep="\t", index=False)
+    with pytest.raises(ResultsError, match=f"{balance[1]}: class 'MEL'"):
+        tabulate_data(data / "manifest.tsv", data / "counts.tsv", data / "splits.tsv", balance, tmp_path, LABELS, "drop")
 
 
 def test_ood_tables_compare_detectors_with_the_baseline(study, tmp_path):
