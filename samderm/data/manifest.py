@@ -105,7 +105,8 @@ def check_images(rows: list[dict[str, str]], threads: int = 1) -> None:
     todo = [r for r in rows if r["status"] == "ok"]
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         reasons = pool.map(_decode_reason, [r["path"] for r in todo])
-        for row, reason in zip(todo, progress(reasons, desc="decode images", total=len(todo), unit="img")):
+        # the bar first in zip(), so it is drained and closes at 100%
+        for reason, row in zip(progress(reasons, desc="decode images", total=len(todo), unit="img"), todo):
             if reason:
                 row.update(status="rejected", reason=reason)
 

@@ -98,7 +98,8 @@ def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any]) -> pd.Dat
 
 def _log_counts(out: pd.DataFrame, ok: pd.DataFrame) -> None:
     label = ok["lesion_class"].where(ok["source"] == "lesion", ok["source"])
-    table = pd.crosstab(label.to_numpy(), out["split"].to_numpy()).reindex(columns=list(SPLITS), fill_value=0)
+    table = pd.crosstab(label.to_numpy(), out["split"].to_numpy(), rownames=["class"], colnames=["split"])
+    table = table.reindex(columns=list(SPLITS), fill_value=0)
     log.info("split counts (%d images):\n%s", len(out), table.to_string())
 
 

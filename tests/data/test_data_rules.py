@@ -45,9 +45,9 @@ def workflow(repo, tmp_path_factory):
 def test_demo_flows_into_manifest_splits_and_views(workflow):
     data = workflow / "results" / "data"
     counts = read_tsv(data / "counts.tsv").set_index("source")
-    assert counts.loc["lesion", "used"] == "61" and counts.loc["not_skin", "used"] == "6" and counts.loc["ood", "used"] == "4"
+    assert counts.loc["lesion", "used"] == "60" and counts.loc["not_skin", "used"] == "6" and counts.loc["ood", "used"] == "4"
     splits = read_tsv(data / "splits.tsv")
-    assert len(splits) == 71
+    assert len(splits) == 70
     smart = read_tsv(data / "views" / "smart.tsv")
     assert (smart.loc[smart["copy"] != "0", "split"] == "train").all() and (smart["copy"] != "0").any()
     balance = read_tsv(data / "balance" / "smart.tsv").set_index("class")
