@@ -6,7 +6,6 @@ feature extraction on any machine renders exactly the same pixels.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from typing import Any, Mapping
 
@@ -14,13 +13,14 @@ import torchvision.transforms.v2.functional as F
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
+from samderm.data.hashing import stable_seed
+
 TRANSFORM_KEYS = ("hflip", "vflip", "rotation", "brightness", "contrast", "saturation", "hue")
 
 
 def copy_seed(seed: int, image_id: str, copy_index: int) -> int:
     """A stable 64-bit seed for one copy (sha256, never Python's salted hash())."""
-    digest = hashlib.sha256(f"{int(seed)}|{image_id}|{int(copy_index)}".encode()).digest()
-    return int.from_bytes(digest[:8], "big")
+    return stable_seed(int(seed), image_id, int(copy_index))
 
 
 def sample_transform(image_id: str, copy_index: int, seed: int, augment_cfg: Mapping[str, Any]) -> dict:

@@ -6,7 +6,6 @@ the exact transform parameters, rendered later by ``augment.render_view``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from typing import Any, Mapping
@@ -14,6 +13,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from samderm.data.augment import sample_transform
+from samderm.data.hashing import seeded_order
 from samderm.data.labels import ISIC_CLASSES, UNK
 from samderm.io import read_tsv, write_tsv
 
@@ -48,11 +48,6 @@ def _validate(name: str, cfg: Mapping[str, Any]) -> tuple[dict[str, int], int, i
     return {c: int(v) for c, v in caps.items()}, augment_to, int(cfg.get("seed", 0) or 0), augment
 
 
-def _seeded_rank(image_ids: list[str], seed: int) -> list[str]:
-    """A seeded order that depends only on the ids (the same subset on every machine)."""
-    return sorted(image_ids, key=lambda i: hashlib.sha256(f"{seed}|{i}".encode()).hexdigest())
-
-
 def make_views(
     manifest: pd.DataFrame, splits: pd.DataFrame, name: str, cfg: Mapping[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -70,7 +65,7 @@ def make_views(
     kept_train, copies, balance = [], [], []
     for cls in classes:
         originals = rows.loc[is_lesion_train & (rows["lesion_class"] == cls), "image_id"].tolist()
-        chosen = sorted(_seeded_rank(originals, seed)[: caps[cls]]) if cls in caps else sorted(originals)
+        chosen = sorted(seeded_order(originals, seed)[: caps[cls]]) if cls in caps else sorted(originals)
         kept_train.extend(chosen)
         n_copies = max(0, augment_to - len(chosen)) if chosen else 0
         if augment_to > len(chosen) and not chosen:

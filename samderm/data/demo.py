@@ -8,7 +8,6 @@ so two generations are byte-identical.
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -17,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance
 
 from samderm.data import isic
+from samderm.data.hashing import stable_seed
 from samderm.data.labels import ISIC_CLASSES, UNK
 from samderm.logs import progress
 
@@ -36,8 +36,7 @@ OOD_OTHER_IMAGES = [("skimage", "rocket.jpg"), ("skimage", "hubble_deep_field.jp
 
 def rng_for(*parts: Any) -> np.random.Generator:
     """A generator seeded by sha256 of the parts: stable across machines and runs."""
-    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+    return np.random.default_rng(stable_seed(*parts))
 
 
 # ---- lesion appearance: (base colour, radius as a fraction of the image, shape irregularity, border width px)

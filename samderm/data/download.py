@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from samderm.data import isic
+from samderm.data.hashing import sha256_file
 from samderm.io import atomic_path
 from samderm.logs import progress
 
@@ -44,7 +45,7 @@ def fetch(url: str, dest: str | Path, sha256: str | None, timeout: float = 60.0)
         raise ValueError(f"{url}: only http, https and file URLs are allowed")
     expected = sha256.lower()
     if dest.is_file():
-        if _sha256(dest) == expected:
+        if sha256_file(dest) == expected:
             log.info("%s: already present with the expected sha256", dest)
             return dest
         log.warning("%s: present but its sha256 differs; fetching it again", dest)
@@ -62,14 +63,6 @@ def fetch(url: str, dest: str | Path, sha256: str | None, timeout: float = 60.0)
             raise ValueError(f"{url}: sha256 mismatch: expected {expected}, got {digest.hexdigest()}; download deleted")
     log.info("fetched %s -> %s (%d bytes)", url, dest, dest.stat().st_size)
     return dest
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_archive(name: str) -> bool:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+
+from samderm.data.hashing import sha256_file
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 
@@ -27,14 +28,6 @@ def folder_image_id(source: str, folder: str | Path, path: Path) -> str:
     """``{source}__{relative path without suffix}`` with ``/`` as ``__``: unique across sources."""
     rel = path.relative_to(folder).with_suffix("")
     return f"{source}__" + "__".join(rel.parts)
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_disjoint(not_skin_dir: str | Path, not_skin: list[Path], ood_dir: str | Path, ood: list[Path]) -> None:

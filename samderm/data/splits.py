@@ -6,7 +6,6 @@ split is a small greedy assignment; the optional k folds use StratifiedGroupKFol
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any, Mapping
 
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from samderm.data.hashing import seeded_order
 from samderm.io import read_tsv, write_tsv
 
 log = logging.getLogger(__name__)
@@ -36,11 +36,6 @@ def _validate(cfg: Mapping[str, Any]) -> tuple[dict[str, float], int, float, int
     return {k: float(fractions[k]) for k in SPLITS}, folds, ood_val, int(cfg.get("seed", 0))
 
 
-def _stable_order(keys: list[str], seed: int) -> list[str]:
-    """A seeded shuffle that depends only on the keys, not on their input order."""
-    return sorted(keys, key=lambda k: hashlib.sha256(f"{seed}|{k}".encode()).hexdigest())
-
-
 def grouped_stratified_split(labels: pd.Series, groups: pd.Series, fractions: Mapping[str, float], seed: int) -> pd.Series:
     """Assign whole groups to splits so each class is near its target fraction per split.
 
@@ -54,7 +49,7 @@ def grouped_stratified_split(labels: pd.Series, groups: pd.Series, fractions: Ma
     target = class_size[:, None] * np.array([fractions[s] for s in names])[None, :]  # classes x splits
     current = np.zeros_like(target)
     position = {g: i for i, g in enumerate(per_group.index)}
-    order = _stable_order(list(per_group.index), seed)
+    order = seeded_order(per_group.index, seed)
     order = sorted(order, key=lambda g: -counts[position[g]].sum())  # stable: keeps the seeded order within a size
     tie_break = np.array([fractions[s] for s in names]) * 1e-9
     assignment: dict[str, str] = {}
@@ -78,7 +73,7 @@ def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any]) -> pd.Dat
     split = grouped_stratified_split(strata, trainable["lesion_id"], fractions, seed)
     out = pd.DataFrame({"image_id": trainable["image_id"], "split": split, "fold": -1})
 
-    ood = _stable_order(ok.loc[ok["source"] == "ood", "image_id"].tolist(), seed)
+    ood = seeded_order(ok.loc[ok["source"] == "ood", "image_id"], seed)
     n_val = int(round(len(ood) * ood_val))
     out = pd.concat([out, pd.DataFrame({"image_id": ood, "split": ["val"] * n_val + ["test"] * (len(ood) - n_val), "fold": -1})])
     out = out.set_index("image_id").loc[ok["image_id"]].reset_index()
