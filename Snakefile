@@ -1,0 +1,25 @@
+# samderm: skin images -> frozen SAM2 features -> heads -> OOD rejection -> tables, figures, report.
+# The same study runs on one machine (--profile profiles/local) or on SLURM (--profile profiles/slurm).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/features.smk"
+include: "rules/train.smk"
+include: "rules/ood.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        REPORT_TARGETS,
+    default_target: True
