@@ -142,6 +142,8 @@ def build_manifest(
     if bad_images not in BAD_IMAGE_POLICIES:
         raise ValueError(f"data.bad_images: must be one of {list(BAD_IMAGE_POLICIES)}, got {bad_images!r}")
     labels = label_map(labels_cfg, unk)
+    log.info("lesion classes %s; malignancy %s (AK side from labels.ak_side); UNK: %s",
+             list(labels.classes), dict(labels.malignancy), unk)
     not_skin_dir, ood_dir = Path(not_skin_dir), Path(ood_dir)
     not_skin, ns_others = scan_images(not_skin_dir)
     ood, ood_others = scan_images(ood_dir)
