@@ -17,7 +17,7 @@ def task_classes(labels_cfg: Mapping[str, Any]) -> dict[str, list[str]]:
     return {"skin": ["not_skin", "skin"], "lesion": lesion, "malignancy": ["benign", "malignant"]}
 
 
-def _index(values: pd.Series, classes: list[str], task: str, applies: pd.Series, image_ids: pd.Series) -> np.ndarray:
+def _index(values: pd.Series, applies: pd.Series, classes: list[str], task: str, image_ids: pd.Series) -> np.ndarray:
     lookup = {c: i for i, c in enumerate(classes)}
     codes = values.map(lookup)
     bad = applies & codes.isna()
@@ -29,19 +29,18 @@ def _index(values: pd.Series, classes: list[str], task: str, applies: pd.Series,
 
 
 def label_matrix(rows: pd.DataFrame, tasks: Mapping[str, list[str]]) -> np.ndarray:
-    """(N, T) class indices in ``tasks`` order from manifest columns source, lesion_class, malignancy.
-    skin: every lesion/not_skin row; lesion: lesion rows; malignancy: lesion rows that have one."""
+    """(N, T) class indices in ``tasks`` order (any subset of the three) from manifest columns source,
+    lesion_class, malignancy. skin: every lesion/not_skin row; lesion: lesion rows; malignancy:
+    lesion rows that have one."""
     bad = ~rows["source"].isin(SOURCES)
     if bad.any():
         i = bad.to_numpy().nonzero()[0][0]
         raise ValueError(f"image {rows['image_id'].iloc[i]!r}: source {rows['source'].iloc[i]!r} cannot be trained on "
                          f"(expected {' or '.join(SOURCES)})")
     is_lesion = rows["source"] == "lesion"
-    columns = {
-        "skin": _index(rows["source"].map({"lesion": "skin", "not_skin": "not_skin"}), list(tasks["skin"]), "skin",
-                       pd.Series(True, index=rows.index), rows["image_id"]),
-        "lesion": _index(rows["lesion_class"], list(tasks["lesion"]), "lesion", is_lesion, rows["image_id"]),
-        "malignancy": _index(rows["malignancy"], list(tasks["malignancy"]), "malignancy",
-                             is_lesion & (rows["malignancy"] != ""), rows["image_id"]),
+    values_and_rows = {
+        "skin": lambda: (rows["source"].map({"lesion": "skin", "not_skin": "not_skin"}), pd.Series(True, index=rows.index)),
+        "lesion": lambda: (rows["lesion_class"], is_lesion),
+        "malignancy": lambda: (rows["malignancy"], is_lesion & (rows["malignancy"] != "")),
     }
-    return np.stack([columns[t] for t in tasks], axis=1)
+    return np.stack([_index(*values_and_rows[t](), list(classes), t, rows["image_id"]) for t, classes in tasks.items()], axis=1)
