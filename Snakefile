@@ -20,6 +20,6 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         REPORT_TARGETS,
-    default_target: True

@@ -1,11 +1,16 @@
 # Config validation, the experiment matrix, and the input functions every rules file uses.
+import os
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-sys.path.insert(0, str(Path(workflow.basedir)))  # samderm importable without installing
+# samderm importable without installing, here and in every job's script (also in conda envs)
+sys.path.insert(0, workflow.basedir)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")])
+)
 
 from samderm.config import ConfigError, check_config, load_yaml_strict
 from samderm.matrix import (
@@ -16,12 +21,15 @@ from samderm.matrix import (
     feature_stores,
 )
 
-
 for _configfile in workflow.configfiles:
-    load_yaml_strict(_configfile)  # refuses duplicate keys (e.g. an experiment named twice)
+    load_yaml_strict(
+        _configfile
+    )  # refuses duplicate keys (e.g. an experiment named twice)
 validate(config, schema="../config/schema.yaml")
 try:
-    check_config(config, root=Path.cwd())  # data paths are relative to the working directory
+    check_config(
+        config, root=Path.cwd()
+    )  # data paths are relative to the working directory
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
@@ -89,7 +97,9 @@ def feature_stores_for_run(wildcards):
 
 
 def store_files(dirs):
-    return [f"{d}/{f}" for d in dirs for f in ("features.npy", "index.tsv", "settings.json")]
+    return [
+        f"{d}/{f}" for d in dirs for f in ("features.npy", "index.tsv", "settings.json")
+    ]
 
 
 def run_params(wildcards):
@@ -105,15 +115,25 @@ def run_params(wildcards):
 
 
 def run_dirs(archs=None):
-    return [f"results/runs/{r.path}" for r in RUNS if archs is None or r.architecture in archs]
+    return [
+        f"results/runs/{r.path}"
+        for r in RUNS
+        if archs is None or r.architecture in archs
+    ]
 
 
 def ood_dirs():
-    return [f"results/ood/{r.path}" for r in RUNS if r.architecture in config["ood"]["architectures"]]
+    return [
+        f"results/ood/{r.path}"
+        for r in RUNS
+        if r.architecture in config["ood"]["architectures"]
+    ]
 
 
 def feature_store_dirs():
-    return sorted({f"results/features/{d}" for r in RUNS for d in feature_stores(config, r)})
+    return sorted(
+        {f"results/features/{d}" for r in RUNS for d in feature_stores(config, r)}
+    )
 
 
 def data_inputs():

@@ -1,0 +1,99 @@
+"""A bad study config stops before any job, with one message that names the key and the problem.
+
+Each case runs the real `snakemake -n` on a copy of the workflow with one overlay config."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+
+import pytest
+
+from samderm.config import ConfigError, config_problems, load_yaml_strict
+from tests.conftest import SNAKEMAKE, copy_workflow
+
+CASES = {
+    "unknown loss": (
+        "matrix: {experiments: [exp1], losses: [wce, hinge], architectures: [parallel]}",
+        ["matrix.losses[1]", "unknown loss 'hinge'"],
+    ),
+    "unknown architecture": (
+        "matrix: {experiments: [exp1], losses: [wce], architectures: [transformer]}",
+        ["matrix.architectures[0]", "unknown architecture 'transformer'"],
+    ),
+    "negative cap": (
+        "balancing: {smart: {caps: {NV: -5}}}",
+        ["balancing", "smart", "caps", "NV", "-5"],
+    ),
+    "missing data path": (
+        "data: {source: isic2019, isic2019: {root: /nonexistent/isic}, not_skin_dir: /nonexistent/ns, ood_dir: /nonexistent/ood}",
+        ["data.isic2019.root", "/nonexistent/isic", "does not exist"],
+    ),
+    "OOD folder inside the not-skin folder": (
+        "data: {not_skin_dir: results/data/not_skin, ood_dir: results/data/not_skin/places}",
+        ["data.ood_dir", "overlaps data.not_skin_dir"],
+    ),
+    "resolution the encoder cannot take": (
+        "matrix: {experiments: [exp1], losses: [wce], architectures: [parallel], resolutions: [200]}",
+        ["matrix.resolutions[0]", "200 px", "multiple of 32"],
+    ),
+    "experiment named twice": (
+        "experiments:\n  exp9: {balancing: original}\n  exp9: {balancing: smart}",
+        ["duplicate key 'exp9'", "line 3"],
+    ),
+    "name outside the allowed characters": (
+        "experiments: {'exp 7': {balancing: original}}",
+        ["exp 7", "does not match"],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def workflow_copy(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("config_errors"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_bad_config_stops_before_any_job(workflow_copy, tmp_path, case):
+    overlay, expected = CASES[case]
+    (tmp_path / "bad.yaml").write_text(overlay + "\n")
+    proc = subprocess.run(
+        [*SNAKEMAKE, "-n", "--cores", "1", "--configfile", str(tmp_path / "bad.yaml")],
+        cwd=workflow_copy, capture_output=True, text=True, timeout=300,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, f"{case}: snakemake accepted the config:\n{output[-2000:]}"
+    assert "Job stats" not in output, f"{case}: jobs were planned before the error"
+    for fragment in expected:
+        assert fragment in output, f"{case}: '{fragment}' missing from:\n{output[-3000:]}"
+
+
+def test_the_default_config_has_no_problems(repo):
+    config = load_yaml_strict(repo / "config/config.yaml")
+    from snakemake.utils import validate
+
+    validate(config, str(repo / "config/schema.yaml"))
+    assert config_problems(config, root=repo) == []
+
+
+def test_all_problems_are_reported_together(repo):
+    config = load_yaml_strict(repo / "config/config.yaml")
+    from snakemake.utils import validate
+
+    validate(config, str(repo / "config/schema.yaml"))
+    config["matrix"]["losses"] = ["nope"]
+    config["matrix"]["resolutions"] = [100]
+    problems = config_problems(config, root=repo)
+    assert any("unknown loss 'nope'" in p for p in problems)
+    assert any("100 px" in p for p in problems)
+
+
+def test_duplicate_keys_name_the_file_and_line(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(textwrap.dedent("""\
+        losses:
+          wce: {type: weighted_ce}
+          wce: {type: focal}
+    """))
+    with pytest.raises(ConfigError, match=r"study.yaml, line 3: duplicate key 'wce'"):
+        load_yaml_strict(path)
