@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override the experiment's epochs")
     parser.add_argument("--losses", nargs="+", default=list(config["matrix"]["losses"]))
     parser.add_argument("--archs", nargs="+", default=["parallel", "multihead"])
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the rule uses 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
