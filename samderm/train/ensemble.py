@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from samderm.train.outputs import KEY_COLUMNS, finish_predictions, probability_columns
@@ -32,5 +33,5 @@ def average_predictions(members: Sequence[pd.DataFrame], tasks: Mapping[str, lis
             raise ValueError(f"{name}: predictions cover other rows than {names[0]} "
                              f"({len(diff)} differ, e.g. {list(diff[:3])})")
     # empty cells (other tasks' classes) stay empty: the mean of all-NaN columns is NaN
-    mean = sum(t[columns].apply(pd.to_numeric) for t in keyed) / len(keyed)
+    mean = sum(t[columns].replace("", np.nan).astype(float) for t in keyed) / len(keyed)
     return finish_predictions(mean.reset_index(), tasks)
