@@ -127,7 +127,8 @@ def _data_problems(data: Mapping[str, Any], root: Path) -> list[str]:
         "data.ood_dir": (data["ood_dir"], "places365"),
     }
     for key, (path, download) in wanted.items():
-        fetched = downloads.get("enabled") and download and downloads.get(download, {}).get("url")
+        item = downloads.get(download, {}) if download else {}
+        fetched = downloads.get("enabled") and (item.get("url") or item.get("files"))
         if not fetched and not (root / path).is_dir():
             problems.append(f"{key}: folder '{path}' does not exist" + (
                 f" (or set data.download.enabled and data.download.{download}.url)" if download else ""))
