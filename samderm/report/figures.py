@@ -42,7 +42,7 @@ def class_histogram(manifest: str | Path, splits: str | Path, png: str | Path, s
         bars = ax.bar(table.index, table[split], bottom=bottom, label=split, color=colour(i), hatch=hatch(i),
                       edgecolor="white")
         bottom += table[split].to_numpy()
-    _bar_labels(ax, bars)
+    ax.bar_label(bars, labels=[str(n) for n in table["total"]], padding=2, fontsize=8)  # totals on the stacks
     ax.set_ylabel("images")
     ax.set_xlabel("class (lesion classes, then the not-skin and OOD sources)")
     ax.set_title("Images per class and split")

@@ -55,7 +55,11 @@ def parse_rulegraph(dot: str) -> nx.DiGraph:
 
 @styled
 def draw_rulegraph(graph: nx.DiGraph, png: str | Path, svg: str | Path) -> None:
-    """Rules in layers from the inputs (top) to ``all`` (bottom); one colour per layer."""
+    """Rules in layers from the inputs (top) down; one colour per layer. The target rule ``all`` is
+    left out: it only collects the final files, and its many arrows would hide the pipeline."""
+    graph = graph.copy()
+    if graph.number_of_nodes() > 1 and "all" in graph:
+        graph.remove_node("all")
     layers = list(nx.topological_generations(graph))
     for depth, layer in enumerate(layers):
         for node in layer:
@@ -63,7 +67,7 @@ def draw_rulegraph(graph: nx.DiGraph, png: str | Path, svg: str | Path) -> None:
     position = nx.multipartite_layout(graph, subset_key="layer", align="horizontal", scale=1.0)
     position = {n: (x, -y) for n, (x, y) in position.items()}  # first layer at the top
     widest = max(len(layer) for layer in layers)
-    fig, axes = new_figure(width=max(7.0, 2.0 * widest), height=max(4.0, 1.0 * len(layers)))
+    fig, axes = new_figure(width=max(7.0, 2.8 * widest), height=max(4.0, 1.0 * len(layers)))
     ax = axes[0, 0]
     nx.draw_networkx_edges(graph, position, ax=ax, arrows=True, arrowsize=12, edge_color="#555555",
                            node_size=2500, connectionstyle="arc3,rad=0.15")
