@@ -14,7 +14,7 @@ from torch.utils.data import Dataset, Sampler
 from samderm.data.augment import render_view
 from samderm.data.images import load_rgb
 from samderm.features.crops import Box, load_mask
-from samderm.features.preprocess import preprocess
+from samderm.features.preprocess import pixels, preprocess
 
 
 def render(row, with_mask: bool) -> tuple[Image.Image, Image.Image | None]:
@@ -39,10 +39,13 @@ class ViewPixels(Dataset):
 
 
 class EncoderInputs(Dataset):
-    """(position, 3 x s x s tensor): the view, cropped to its box (None = full), preprocessed."""
+    """(position, 3 x s x s float tensor): the view, cropped to its box (None = full), preprocessed;
+    or, with ``normalise_here=False``, its 3 x H x W uint8 pixels, to be normalised on the GPU
+    (a fraction of the bytes to move, and the resize off the worker CPUs)."""
 
-    def __init__(self, views: pd.DataFrame, resolution: int, boxes: Sequence[Box | None] | None = None):
-        self.views, self.resolution = views, resolution
+    def __init__(self, views: pd.DataFrame, resolution: int, boxes: Sequence[Box | None] | None = None,
+                 normalise_here: bool = True):
+        self.views, self.resolution, self.normalise_here = views, resolution, normalise_here
         self.boxes = boxes if boxes is not None else [None] * len(views)
 
     def __len__(self) -> int:
@@ -51,7 +54,8 @@ class EncoderInputs(Dataset):
     def __getitem__(self, i: int):
         image, _ = render(self.views.iloc[i], with_mask=False)
         box = self.boxes[i]
-        return i, preprocess(image.crop(box) if box else image, self.resolution)
+        image = image.crop(box) if box else image
+        return i, preprocess(image, self.resolution) if self.normalise_here else pixels(image)
 
 
 class ShardBatches(Sampler[list[int]]):
@@ -75,5 +79,5 @@ def worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def collate_pixels(batch):
+def collate_list(batch):
     return batch  # images differ in size: keep a list

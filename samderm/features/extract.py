@@ -17,8 +17,9 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from samderm.features.crops import CentrePromptSegmenter, CropSettings, draw_overlay, lesion_box
-from samderm.features.dataset import EncoderInputs, ShardBatches, ViewPixels, collate_pixels, render, worker_init
+from samderm.features.dataset import EncoderInputs, ShardBatches, ViewPixels, collate_list, render, worker_init
 from samderm.features.encoder import SAM2_CONFIGS, PooledEncoder, build_sam2_model, feature_dim
+from samderm.features.preprocess import normalise
 from samderm.features.shards import ShardDir
 from samderm.features.store import write_store
 from samderm.features.viewsets import store_views
@@ -64,8 +65,8 @@ def make_loader(dataset, shards, batch_size: int, num_workers: int, pin: bool, c
         pin_memory=pin,
         worker_init_fn=worker_init,
         collate_fn=collate,
-        # keep a few batches decoded ahead so the encoder never waits
-        prefetch_factor=4 if num_workers else None,
+        # two batches decoded ahead per worker keep the encoder fed; more only holds memory
+        prefetch_factor=2 if num_workers else None,
     )
 
 
@@ -149,7 +150,7 @@ class FeatureExtractor:
                  self.crop.mask_source)
         segmenter = CentrePromptSegmenter(self.model) if self.crop.mask_source != "files" else None
         loader = make_loader(ViewPixels(views, use_files), todo, self.cfg["batch_size"], self.cfg["num_workers"],
-                             pin=False, collate=collate_pixels)
+                             pin=False, collate=collate_list)
         rows: dict[int, list] = {}
         for batch in progress(loader, "segment lesions", total=len(loader), unit="batch"):
             for i, pixels, mask in batch:
@@ -174,10 +175,18 @@ class FeatureExtractor:
         todo = [r for k, r in enumerate(shards.ranges) if not shards.has(k, "features.npz", ids[r.start:r.stop])]
         log.info("encoder: %d of %d shards to compute (%d views) on %s", len(todo), len(shards.ranges),
                  sum(map(len, todo)), self.device.type)
-        loader = make_loader(EncoderInputs(views, self.fs.resolution, boxes), todo, self.cfg["batch_size"],
-                             self.cfg["num_workers"], pin=self.cuda)
+        # on a GPU the workers only decode and crop; the resize and normalisation run on the GPU
+        dataset = EncoderInputs(views, self.fs.resolution, boxes, normalise_here=not self.cuda)
+        loader = make_loader(dataset, todo, self.cfg["batch_size"], self.cfg["num_workers"], pin=self.cuda,
+                             collate=collate_list if self.cuda else None)
         parts: dict[int, list[np.ndarray]] = {}
-        for positions, images in progress(loader, "encode views", total=len(loader), unit="batch"):
+        for batch in progress(loader, "encode views", total=len(loader), unit="batch"):
+            if self.cuda:
+                positions = [i for i, _ in batch]
+                images = torch.stack([normalise(p.to(self.device, non_blocking=True), self.fs.resolution)
+                                      for _, p in batch])
+            else:
+                positions, images = batch
             k = int(positions[0]) // self.cfg["shard_size"]
             parts.setdefault(k, []).append(self.encode(images).astype(self.cfg["dtype"]))
             r = shards.ranges[k]

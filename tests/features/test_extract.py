@@ -126,3 +126,17 @@ def test_rerun_after_sigkill_computes_only_missing_shards_and_matches(tmp_path, 
     extract_feature_store(clean, data["manifest"], fs, cfg, {"checkpoint": None})
     assert (killed / "features.npy").read_bytes() == (clean / "features.npy").read_bytes()
     assert (killed / "index.tsv").read_bytes() == (clean / "index.tsv").read_bytes()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bf16_features_match_cpu(dataset, tmp_path):
+    fs = {**FULL, "resolution": 256, "viewset": "images"}
+    extract_feature_store(tmp_path / "cpu", dataset["manifest"], fs, features_cfg(), {"checkpoint": None})
+    extract_feature_store(tmp_path / "gpu", dataset["manifest"], fs, features_cfg(device="cuda", num_workers=2),
+                          {"checkpoint": None})
+    _, cpu = load_features(tmp_path / "cpu")
+    _, gpu = load_features(tmp_path / "gpu")
+    cosine = (cpu * gpu).sum(1) / np.linalg.norm(cpu, axis=1) / np.linalg.norm(gpu, axis=1)
+    assert cosine.min() > 0.99, cosine  # bf16 autocast changes digits, not what the features say
+    assert read_store(tmp_path / "gpu")[2]["device"] == "cuda"
