@@ -36,15 +36,15 @@ rule extract_features:
         settings=f"results/features/{FSET}/{{crop}}/{{viewset}}/settings.json",
         fallbacks=f"results/features/{FSET}/{{crop}}/{{viewset}}/crop_fallbacks.tsv",
         overlays=directory(f"results/features/{FSET}/{{crop}}/{{viewset}}/overlays"),
-    params:
-        features=_features_params,
-        encoder=lambda wildcards: _encoder_config(wildcards.encoder),
     log:
         f"results/logs/extract_features/{FSET}/{{crop}}/{{viewset}}.log",
     threads: 4
     resources:
         mem_mb=8000,
         runtime=120,
+    params:
+        features=_features_params,
+        encoder=lambda wildcards: _encoder_config(wildcards.encoder),
     script:
         "../scripts/extract_features.py"
 
@@ -57,23 +57,29 @@ for _size, _encoder in config["encoders"].items():
         )
 
 # the checkpoint files that a URL can fill; a file given without a URL must already exist
-_DOWNLOADABLE = [e["checkpoint"] for e in config["encoders"].values() if e.get("url") and e.get("checkpoint")]
+_DOWNLOADABLE = [
+    e["checkpoint"]
+    for e in config["encoders"].values()
+    if e.get("url") and e.get("checkpoint")
+]
 
 
 rule download_checkpoint:
     output:
         "{weights}",
-    wildcard_constraints:
-        weights="|".join(map(re.escape, _DOWNLOADABLE)) or "(?!)",
-    params:
-        encoder=lambda wildcards: next(
-            e for e in config["encoders"].values() if e.get("checkpoint") == wildcards.weights
-        ),
     log:
         "results/logs/download_checkpoint/{weights}.log",
+    wildcard_constraints:
+        weights="|".join(map(re.escape, _DOWNLOADABLE)) or "(?!)",
     threads: 1
     resources:
         mem_mb=1000,
         runtime=60,
+    params:
+        encoder=lambda wildcards: next(
+            e
+            for e in config["encoders"].values()
+            if e.get("checkpoint") == wildcards.weights
+        ),
     script:
         "../scripts/download_checkpoint.py"
