@@ -7,7 +7,9 @@ OOD_EXPERIMENTS = list(
         r.experiment for r in RUNS if r.architecture in config["ood"]["architectures"]
     )
 )
-CROP_FEATURE_SETS = list(dict.fromkeys(r.feature_set for r in RUNS if r.crop == "lesion"))
+CROP_FEATURE_SETS = list(
+    dict.fromkeys(r.feature_set for r in RUNS if r.crop == "lesion")
+)
 TABLE_FORMATS = [".csv", ".md", ".tex"]
 
 
@@ -279,7 +281,10 @@ rule plot_confusion_matrix:
             caption="../report/confusion_lesion.rst",
             category="Classification",
             subcategory="Figures",
-            labels={"figure": "confusion matrix, best lesion model", "experiment": "{exp}"},
+            labels={
+                "figure": "confusion matrix, best lesion model",
+                "experiment": "{exp}",
+            },
         ),
         svg="results/figures/confusion_lesion_{exp}.svg",
     log:

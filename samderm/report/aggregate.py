@@ -101,13 +101,17 @@ def aggregate_runs(run_dirs: Iterable[str | Path], output: str | Path) -> pd.Dat
     return tidy
 
 
-def read_runs(path: str | Path) -> pd.DataFrame:
-    """runs.tsv with numeric resolution, seed and value."""
+def _read_tidy(path: str | Path, columns: list[str]) -> pd.DataFrame:
     tidy = read_tsv(path)
-    missing = set(TIDY_COLUMNS) - set(tidy.columns)
+    missing = set(columns) - set(tidy.columns)
     if missing:
         raise ResultsError(f"{path}: missing columns {sorted(missing)}")
     return tidy.astype({"resolution": int, "seed": int, "value": float})
+
+
+def read_runs(path: str | Path) -> pd.DataFrame:
+    """runs.tsv with numeric resolution, seed and value."""
+    return _read_tidy(path, TIDY_COLUMNS)
 
 
 def tidy_ood_metrics(metrics_tsv: str | Path) -> pd.DataFrame:
@@ -159,8 +163,5 @@ def aggregate_ood(ood_dirs: Iterable[str | Path], output: str | Path) -> pd.Data
 
 
 def read_ood_runs(path: str | Path) -> pd.DataFrame:
-    tidy = read_tsv(path)
-    missing = set(OOD_COLUMNS) - set(tidy.columns)
-    if missing:
-        raise ResultsError(f"{path}: missing columns {sorted(missing)}")
-    return tidy.astype({"resolution": int, "seed": int, "value": float})
+    """ood_runs.tsv with numeric resolution, seed and value."""
+    return _read_tidy(path, OOD_COLUMNS)

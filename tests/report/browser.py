@@ -98,7 +98,8 @@ class ReportPage:
         WebDriverWait(self.driver, WAIT_S).until(row_button).click()
 
         def shown(driver):
-            for element in driver.find_elements(By.CSS_SELECTOR, "img[src^='data:'], iframe[src^='data:']"):
+            # the content pane (not the logo, which is a data: image too)
+            for element in driver.find_elements(By.CSS_SELECTOR, "div.p-3 > img[src^='data:'], iframe[src^='data:']"):
                 if element.is_displayed():
                     return element
             return False
