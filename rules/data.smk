@@ -23,6 +23,8 @@ if DATA_CFG["source"] == "demo":
             ood=directory("results/data/ood"),
         log:
             "results/logs/make_demo.log",
+        conda:
+            "../envs/samderm.yaml"
         threads: 1
         resources:
             mem_mb=1000,
@@ -43,6 +45,8 @@ if _download_wanted("isic2019"):
             images=directory(DATA_CFG["isic2019"]["root"] + "/ISIC_2019_Training_Input"),
         log:
             "results/logs/download_isic2019.log",
+        conda:
+            "../envs/samderm.yaml"
         threads: 1
         resources:
             mem_mb=1000,
@@ -62,6 +66,8 @@ if _download_wanted("places365"):
             folder=directory(DATA_CFG["ood_dir"]),
         log:
             "results/logs/download_places365.log",
+        conda:
+            "../envs/samderm.yaml"
         threads: 1
         resources:
             mem_mb=1000,
@@ -83,6 +89,8 @@ rule build_manifest:
         counts="results/data/counts.tsv",
     log:
         "results/logs/build_manifest.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 4
     resources:
         mem_mb=2000,
@@ -102,6 +110,8 @@ rule make_splits:
         splits="results/data/splits.tsv",
     log:
         "results/logs/make_splits.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -121,6 +131,8 @@ rule make_views:
         balance="results/data/balance/{balancing}.tsv",
     log:
         "results/logs/make_views/{balancing}.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=1000,

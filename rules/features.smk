@@ -38,6 +38,8 @@ rule extract_features:
         overlays=directory(f"results/features/{FSET}/{{crop}}/{{viewset}}/overlays"),
     log:
         f"results/logs/extract_features/{FSET}/{{crop}}/{{viewset}}.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 4
     resources:
         mem_mb=8000,
@@ -71,6 +73,8 @@ rule download_checkpoint:
         "results/logs/download_checkpoint/{weights}.log",
     wildcard_constraints:
         weights="|".join(map(re.escape, _DOWNLOADABLE)) or "(?!)",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=1000,

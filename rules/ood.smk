@@ -17,6 +17,8 @@ rule ood_scores:
         "results/logs/ood_scores/" + RUN + ".log",
     wildcard_constraints:
         arch=TRAINED_ARCHS,
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=4000,

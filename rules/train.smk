@@ -28,6 +28,8 @@ rule train_heads:
         "results/logs/train_heads/" + RUN + ".log",
     wildcard_constraints:
         arch=TRAINED_ARCHS,
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -52,6 +54,8 @@ rule ensemble_heads:
         "results/logs/ensemble_heads/" + RUN + ".log",
     wildcard_constraints:
         arch=ENSEMBLE_ARCHS,
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=2000,
