@@ -106,7 +106,7 @@ def lesion_f1_by_loss(runs_tsv: str | Path, experiment: str, png: str | Path, sv
         ax.set_title(panel)
         ax.set_ylim(0, 1)
     axes[0, 0].set_ylabel("lesion macro-F1 (test)")
-    axes[0, -1].legend(title="architecture")
+    axes[0, -1].legend(title="architecture", loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: bars stay visible
     n_seeds = int(stats["n_seeds"].min())
     fig.suptitle(f"{experiment}: lesion macro-F1 by loss (error bars: std over {n_seeds} seed(s))")
     save_figure(fig, png, svg)
