@@ -13,15 +13,7 @@ CROP_FEATURE_SETS = list(
 TABLE_FORMATS = [".csv", ".md", ".tex"]
 
 
-def table_files(name):
-    return multiext(f"results/tables/{name}", *TABLE_FORMATS)
-
-
 BALANCE_FILES = [f"results/data/balance/{b}.tsv" for b in REPORT_BALANCINGS]
-
-
-def experiment_files(name, dirs, experiment):
-    return [f"{d}/{name}" for d in dirs if d.split("/")[2] == experiment]
 
 
 rule aggregate_runs:
@@ -31,6 +23,8 @@ rule aggregate_runs:
         runs="results/tables/runs.tsv",
     log:
         "results/logs/aggregate_runs.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -46,6 +40,8 @@ rule aggregate_ood:
         ood="results/tables/ood_runs.tsv",
     log:
         "results/logs/aggregate_ood.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -58,10 +54,10 @@ rule tabulate_classification:
     input:
         runs="results/tables/runs.tsv",
     output:
-        table_files("best_models"),
-        table_files("architectures"),
-        table_files("losses"),
-        table_files("configurations"),
+        multiext("results/tables/best_models", *TABLE_FORMATS),
+        multiext("results/tables/architectures", *TABLE_FORMATS),
+        multiext("results/tables/losses", *TABLE_FORMATS),
+        multiext("results/tables/configurations", *TABLE_FORMATS),
         best=report(
             "results/tables/best_models.html",
             caption="../report/best_models.rst",
@@ -92,6 +88,8 @@ rule tabulate_classification:
         ),
     log:
         "results/logs/tabulate_classification.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -109,9 +107,9 @@ rule tabulate_data:
         counts="results/data/counts.tsv",
         splits="results/data/splits.tsv",
     output:
-        table_files("data_sources"),
-        table_files("class_counts"),
-        table_files("balance"),
+        multiext("results/tables/data_sources", *TABLE_FORMATS),
+        multiext("results/tables/class_counts", *TABLE_FORMATS),
+        multiext("results/tables/balance", *TABLE_FORMATS),
         sources=report(
             "results/tables/data_sources.html",
             caption="../report/data_sources.rst",
@@ -135,6 +133,8 @@ rule tabulate_data:
         ),
     log:
         "results/logs/tabulate_data.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -152,8 +152,8 @@ rule tabulate_ood:
         runs="results/tables/runs.tsv",
         gates=[f"{d}/gate.tsv" for d in ood_dirs()],
     output:
-        table_files("ood_detectors"),
-        table_files("ood_gate"),
+        multiext("results/tables/ood_detectors", *TABLE_FORMATS),
+        multiext("results/tables/ood_gate", *TABLE_FORMATS),
         detectors=report(
             "results/tables/ood_detectors.html",
             caption="../report/ood_detectors.rst",
@@ -170,6 +170,8 @@ rule tabulate_ood:
         ),
     log:
         "results/logs/tabulate_ood.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -184,7 +186,7 @@ rule tabulate_features:
     input:
         settings=[f"{d}/settings.json" for d in feature_store_dirs()],
     output:
-        table_files("feature_sets"),
+        multiext("results/tables/feature_sets", *TABLE_FORMATS),
         table=report(
             "results/tables/feature_sets.html",
             caption="../report/feature_sets.rst",
@@ -193,6 +195,8 @@ rule tabulate_features:
         ),
     log:
         "results/logs/tabulate_features.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -216,6 +220,8 @@ rule plot_class_histogram:
         svg="results/figures/class_histogram.svg",
     log:
         "results/logs/plot_class_histogram.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -241,6 +247,8 @@ rule plot_balance:
         svg="results/figures/balance.svg",
     log:
         "results/logs/plot_balance.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -263,6 +271,8 @@ rule plot_lesion_f1:
         svg="results/figures/lesion_f1_by_loss_{exp}.svg",
     log:
         "results/logs/plot_lesion_f1/{exp}.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -274,7 +284,9 @@ rule plot_lesion_f1:
 rule plot_confusion_matrix:
     input:
         runs="results/tables/runs.tsv",
-        metrics=lambda w: experiment_files("metrics.json", run_dirs(), w.exp),
+        metrics=lambda w: [
+            f"{d}/metrics.json" for d in run_dirs() if d.split("/")[2] == w.exp
+        ],
     output:
         png=report(
             "results/figures/confusion_lesion_{exp}.png",
@@ -289,6 +301,8 @@ rule plot_confusion_matrix:
         svg="results/figures/confusion_lesion_{exp}.svg",
     log:
         "results/logs/plot_confusion_matrix/{exp}.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -302,7 +316,9 @@ rule plot_confusion_matrix:
 rule plot_ood_curves:
     input:
         runs="results/tables/runs.tsv",
-        curves=lambda w: experiment_files("curves.tsv", ood_dirs(), w.exp),
+        curves=lambda w: [
+            f"{d}/curves.tsv" for d in ood_dirs() if d.split("/")[2] == w.exp
+        ],
     output:
         png=report(
             "results/figures/ood_curves_{exp}.png",
@@ -314,6 +330,8 @@ rule plot_ood_curves:
         svg="results/figures/ood_curves_{exp}.svg",
     log:
         "results/logs/plot_ood_curves/{exp}.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -337,6 +355,8 @@ rule plot_crop_overlays:
         svg=f"results/figures/crop_overlays_{FSET}.svg",
     log:
         f"results/logs/plot_crop_overlays/{FSET}.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -360,6 +380,8 @@ rule plot_rulegraph:
         svg="results/figures/rulegraph.svg",
     log:
         "results/logs/plot_rulegraph.log",
+    conda:
+        "../envs/samderm.yaml"
     threads: 1
     resources:
         mem_mb=1000,
