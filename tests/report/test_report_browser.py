@@ -90,6 +90,7 @@ def test_the_browser_check_fails_on_a_broken_figure(tiny_report, tmp_path):
             check_figure(page, "Figures", None, "a line", tmp_path / "broken.png")
 
 
+@pytest.mark.slow  # finished_study runs the whole demo study first
 def test_study_report_renders_every_category(request, tmp_path):
     try:
         work = request.getfixturevalue("finished_study")
