@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from samderm.data.download import fetch
-
-CHUNK = 1 << 20
+from samderm.data.hashing import sha256_file
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message names the file or URL."""
 
 
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify_sha256(path: str | Path, expected: str | None) -> str:
     """The file's sha256; raises when ``expected`` is given and differs."""
-    actual = sha256_of(path)
+    actual = sha256_file(path)
     if expected is not None and actual != expected.lower():
         raise CheckpointError(f"{path}: sha256 {actual} does not match the expected {expected}")
     return actual

@@ -8,14 +8,15 @@ import pytest
 import torch
 from .conftest import RESOLUTION
 
-from samderm.features.checkpoint import CheckpointError, download_checkpoint, sha256_of
+from samderm.data.hashing import sha256_file
+from samderm.features.checkpoint import CheckpointError, download_checkpoint
 from samderm.features.encoder import build_sam2_model
 
 
 def test_download_and_load_round_trip(official_checkpoint, http_server):
     folder, url = http_server
     os.symlink(official_checkpoint, folder / official_checkpoint.name)
-    digest = sha256_of(official_checkpoint)
+    digest = sha256_file(official_checkpoint)
     dest = download_checkpoint(f"{url}/{official_checkpoint.name}", folder.parent / "got" / "tiny.pt", digest)
     model, loaded_digest = build_sam2_model("tiny", RESOLUTION, dest, digest)
     assert loaded_digest == digest
