@@ -51,13 +51,6 @@ rule extract_features:
         "../scripts/extract_features.py"
 
 
-for _size, _encoder in config["encoders"].items():
-    if _encoder.get("url") and not _encoder.get("checkpoint"):
-        raise WorkflowError(
-            f"encoders.{_size}.url is set but encoders.{_size}.checkpoint is null: "
-            "name the file to download it to (null would mean random weights)"
-        )
-
 # the checkpoint files that a URL can fill; a file given without a URL must already exist
 _DOWNLOADABLE = [
     e["checkpoint"]

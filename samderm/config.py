@@ -104,6 +104,13 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
                     f"(type must be one of {', '.join(TRAINED_TYPES)})"
                 )
 
+    for size, encoder in config["encoders"].items():
+        if encoder.get("url") and not encoder.get("checkpoint"):
+            problems.append(
+                f"encoders.{size}.url is set but encoders.{size}.checkpoint is null: "
+                "name the file to download it to (null means random weights)"
+            )
+
     problems += _data_problems(config["data"], Path(root))
     if not problems and not expand_matrix(config):
         problems.append("matrix.exclude: every combination is excluded, nothing would run")

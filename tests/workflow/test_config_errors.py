@@ -41,6 +41,10 @@ CASES = {
         "experiments:\n  exp9: {balancing: original}\n  exp9: {balancing: smart}",
         ["duplicate key 'exp9'", "line 3"],
     ),
+    "checkpoint URL without a file to download to": (
+        "encoders: {tiny: {checkpoint: null, url: 'https://example.org/sam2.1_hiera_tiny.pt'}}",
+        ["encoders.tiny.url is set but encoders.tiny.checkpoint is null"],
+    ),
     "name outside the allowed characters": (
         "experiments: {'exp 7': {balancing: original}}",
         ["exp 7", "does not match"],
