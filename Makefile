@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.samderm-installed
-CORES ?= 2
+CORES ?= all
 
 .PHONY: demo test install system-deps slurm-cluster lint clean
 
@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(VENV)/bin/snakemake --profile profiles/local --report results/report.html
 
 test: $(STAMP)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --durations=15
 
 # Debian packages the SLURM and browser tests use (root); .ci/run calls this.
 system-deps:
