@@ -1,5 +1,6 @@
 # Config validation, the experiment matrix, and the input functions every rules file uses.
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -8,8 +9,10 @@ from snakemake.utils import validate
 
 # samderm importable without installing, here and in every job's script (also in conda envs)
 sys.path.insert(0, workflow.basedir)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")])
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        filter(None, [workflow.basedir, os.getenv("PYTHONPATH")])
+    )
 )
 
 from samderm.config import ConfigError, check_config, load_yaml_strict
@@ -35,7 +38,7 @@ except ConfigError as error:
 
 
 FSET = "{encoder}-{pooling}-r{res}"
-RUN = "{exp}/{loss}/{arch}/{crop}/" + FSET + "/seed{seed}"
+RUN = "{exp}/{loss}/{arch}/{crop}/{encoder}-{pooling}-r{res}/seed{seed}"
 RUNS = expand_matrix(config)
 NAME = "[A-Za-z0-9_-]+"
 
@@ -159,3 +162,82 @@ def data_inputs():
     if data["isic2019"]["masks"]:
         inputs["masks"] = data["isic2019"]["masks"]
     return inputs
+
+
+# --- data ---------------------------------------------------------------------------
+
+
+def download_wanted(dataset):
+    """A download rule exists only for real data, when enabled and given a source."""
+    data = config["data"]
+    item = data["download"][dataset]
+    return (
+        data["download"]["enabled"]
+        and data["source"] == "isic2019"
+        and bool(item.get("url") or item.get("files"))
+    )
+
+
+# --- features -----------------------------------------------------------------------
+
+
+def encoder_config(encoder):
+    return config["encoders"][encoder]
+
+
+def checkpoint_file(wildcards):
+    path = encoder_config(wildcards.encoder)["checkpoint"]
+    return [path] if path else []  # null: random weights, nothing to wait for
+
+
+def features_params(wildcards):
+    # only what changes the numbers: pooling is a wildcard, crop settings matter for lesion crops only
+    features = {k: v for k, v in config["features"].items() if k != "pooling"}
+    if wildcards.crop != "lesion":
+        features.pop("crop", None)
+    return features
+
+
+def views_table(wildcards):
+    if wildcards.viewset == "images":
+        return []
+    return [f"results/data/views/{wildcards.viewset.removeprefix('aug-')}.tsv"]
+
+
+# the checkpoint files that a URL can fill; a file given without a URL must already exist
+DOWNLOADABLE_CHECKPOINTS = (
+    "|".join(
+        re.escape(e["checkpoint"])
+        for e in config["encoders"].values()
+        if e.get("url") and e.get("checkpoint")
+    )
+    or "(?!)"
+)
+
+
+def encoder_of_checkpoint(wildcards):
+    return next(
+        e
+        for e in config["encoders"].values()
+        if e.get("checkpoint") == wildcards.weights
+    )
+
+
+# --- heads and OOD ------------------------------------------------------------------
+
+
+def ensemble_member_predictions(wildcards):
+    """predictions.tsv of each member architecture of the same experiment, loss, crop, features and seed."""
+    members = config["architectures"][wildcards.arch]["members"]
+    return expand(
+        f"results/runs/{RUN}/predictions.tsv",
+        **{**dict(wildcards.items()), "arch": members},
+    )
+
+
+def image_store_files(wildcards):
+    """The run's store of original images (OOD detectors fit and score originals only)."""
+    w = wildcards
+    return store_files(
+        [f"results/features/{w.encoder}-{w.pooling}-r{w.res}/{w.crop}/images"]
+    )

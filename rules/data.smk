@@ -1,14 +1,6 @@
 # Data: the demo study or downloads, the manifest, splits and balancing views (samderm.data).
 DATA_CFG = config["data"]
-
-
-def _download_wanted(dataset):
-    item = DATA_CFG["download"][dataset]
-    return (
-        DATA_CFG["download"]["enabled"]
-        and DATA_CFG["source"] == "isic2019"
-        and bool(item.get("url") or item.get("files"))
-    )
+ISIC_ROOT = DATA_CFG["isic2019"]["root"]
 
 
 if DATA_CFG["source"] == "demo":
@@ -35,14 +27,13 @@ if DATA_CFG["source"] == "demo":
             "../scripts/make_demo.py"
 
 
-if _download_wanted("isic2019"):
+if download_wanted("isic2019"):
 
     rule download_isic2019:
         output:
-            ground_truth=DATA_CFG["isic2019"]["root"]
-            + "/ISIC_2019_Training_GroundTruth.csv",
-            metadata=DATA_CFG["isic2019"]["root"] + "/ISIC_2019_Training_Metadata.csv",
-            images=directory(DATA_CFG["isic2019"]["root"] + "/ISIC_2019_Training_Input"),
+            ground_truth=f"{ISIC_ROOT}/ISIC_2019_Training_GroundTruth.csv",
+            metadata=f"{ISIC_ROOT}/ISIC_2019_Training_Metadata.csv",
+            images=directory(f"{ISIC_ROOT}/ISIC_2019_Training_Input"),
         log:
             "results/logs/download_isic2019.log",
         conda:
@@ -59,7 +50,7 @@ if _download_wanted("isic2019"):
             "../scripts/download_data.py"
 
 
-if _download_wanted("places365"):
+if download_wanted("places365"):
 
     rule download_places365:
         output:

@@ -1,20 +1,18 @@
 rule ood_scores:
     input:
-        model="results/runs/" + RUN + "/model.pt",
+        model=f"results/runs/{RUN}/model.pt",
         manifest="results/data/manifest.tsv",
         splits="results/data/splits.tsv",
         views=views_for_run,
-        features=lambda w: store_files(
-            [f"results/features/{w.encoder}-{w.pooling}-r{w.res}/{w.crop}/images"]
-        ),
+        features=image_store_files,
     output:
-        scores="results/ood/" + RUN + "/scores.tsv",
-        metrics="results/ood/" + RUN + "/metrics.tsv",
-        curves="results/ood/" + RUN + "/curves.tsv",
-        gate="results/ood/" + RUN + "/gate.tsv",
-        tuning="results/ood/" + RUN + "/tuning.tsv",
+        scores=f"results/ood/{RUN}/scores.tsv",
+        metrics=f"results/ood/{RUN}/metrics.tsv",
+        curves=f"results/ood/{RUN}/curves.tsv",
+        gate=f"results/ood/{RUN}/gate.tsv",
+        tuning=f"results/ood/{RUN}/tuning.tsv",
     log:
-        "results/logs/ood_scores/" + RUN + ".log",
+        f"results/logs/ood_scores/{RUN}.log",
     wildcard_constraints:
         arch=TRAINED_ARCHS,
     conda:

@@ -1,15 +1,5 @@
 # Heads on cached features: trained runs (parallel, multihead) and ensembles of their predictions.
 
-RUN_DIR = "results/runs/" + RUN
-
-
-def ensemble_member_predictions(wildcards):
-    """predictions.tsv of each member architecture of the same experiment, loss, crop, features and seed."""
-    members = config["architectures"][wildcards.arch]["members"]
-    return expand(
-        RUN_DIR + "/predictions.tsv", **{**dict(wildcards.items()), "arch": members}
-    )
-
 
 rule train_heads:
     input:
@@ -18,14 +8,14 @@ rule train_heads:
         views=views_for_run,
         stores=lambda wildcards: store_files(feature_stores_for_run(wildcards)),
     output:
-        model=RUN_DIR + "/model.pt",
-        metrics=RUN_DIR + "/metrics.json",
-        predictions=RUN_DIR + "/predictions.tsv",
-        history=RUN_DIR + "/history.tsv",
-        submission=RUN_DIR + "/isic_submission.csv",
-        ground_truth=RUN_DIR + "/isic_ground_truth.csv",
+        model=f"results/runs/{RUN}/model.pt",
+        metrics=f"results/runs/{RUN}/metrics.json",
+        predictions=f"results/runs/{RUN}/predictions.tsv",
+        history=f"results/runs/{RUN}/history.tsv",
+        submission=f"results/runs/{RUN}/isic_submission.csv",
+        ground_truth=f"results/runs/{RUN}/isic_ground_truth.csv",
     log:
-        "results/logs/train_heads/" + RUN + ".log",
+        f"results/logs/train_heads/{RUN}.log",
     wildcard_constraints:
         arch=TRAINED_ARCHS,
     conda:
@@ -45,13 +35,13 @@ rule ensemble_heads:
     input:
         members=ensemble_member_predictions,
     output:
-        metrics=RUN_DIR + "/metrics.json",
-        predictions=RUN_DIR + "/predictions.tsv",
-        history=RUN_DIR + "/history.tsv",
-        submission=RUN_DIR + "/isic_submission.csv",
-        ground_truth=RUN_DIR + "/isic_ground_truth.csv",
+        metrics=f"results/runs/{RUN}/metrics.json",
+        predictions=f"results/runs/{RUN}/predictions.tsv",
+        history=f"results/runs/{RUN}/history.tsv",
+        submission=f"results/runs/{RUN}/isic_submission.csv",
+        ground_truth=f"results/runs/{RUN}/isic_ground_truth.csv",
     log:
-        "results/logs/ensemble_heads/" + RUN + ".log",
+        f"results/logs/ensemble_heads/{RUN}.log",
     wildcard_constraints:
         arch=ENSEMBLE_ARCHS,
     conda:

@@ -47,7 +47,8 @@ GresTypes=gpu
 ReturnToService=2
 SlurmdParameters=config_overrides
 # the executor plugin polls squeue (no accounting here): finished jobs must stay visible
-MinJobAge=300
+# (>= 120 s); an hour, so the tests can still read what a finished job asked for
+MinJobAge=3600
 StateSaveLocation=$state/ctld
 SlurmdSpoolDir=$state/d
 SlurmctldLogFile=/var/log/slurm/slurmctld.log

@@ -47,10 +47,11 @@ def slurm_study(tmp_path_factory, repo):
 
 
 def submissions(log: str) -> list[tuple[str, str]]:
-    """(rule or group, SLURM job id) of every sbatch the executor made."""
-    found = re.findall(r"Job (\S+) has been submitted with SLURM jobid (\d+)", log)
+    """(rule_<name> or group_<name>, SLURM job id) of every sbatch the executor made,
+    read from the SLURM log path the executor names for each submission."""
+    found = re.findall(r"has been submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/([^/]+)/", log)
     assert found, f"no SLURM submissions in the log:\n{log[-3000:]}"
-    return found
+    return [(kind, job_id) for job_id, kind in found]
 
 
 def test_the_study_finishes_on_slurm(slurm_study):
@@ -75,7 +76,10 @@ def test_grouping_packs_training_into_few_slurm_jobs(slurm_study):
     work, log = slurm_study
     per_run_jobs = sum(len(list((work / "results" / d).rglob(f))) for d, f in
                        (("runs", "metrics.json"), ("ood", "scores.tsv")))
-    group_submissions = [name for name, _ in submissions(log) if "heads" in name or "group" in name]
+    kinds = [kind for kind, _ in submissions(log)]
+    assert not [k for k in kinds if k.removeprefix("rule_") in GROUPED_RULES], (
+        f"training/ensemble/OOD jobs were submitted one by one: {kinds}")
+    group_submissions = [k for k in kinds if k.startswith("group_heads")]
     assert per_run_jobs >= 12
     assert 1 <= len(group_submissions) <= per_run_jobs / 4, (
         f"{len(group_submissions)} SLURM jobs for {per_run_jobs} training/ensemble/OOD jobs")
