@@ -16,23 +16,15 @@ os.environ.update(
 )
 
 from samderm.config import ConfigError, check_config, load_yaml_strict
-from samderm.matrix import (
-    Run,
-    balancing_augments,
-    expand_matrix,
-    feature_set_id,
-    feature_stores,
-)
+from samderm.matrix import Run, expand_matrix, feature_stores
 
+# refuse duplicate keys (e.g. an experiment named twice): YAML would keep the last silently
 for _configfile in workflow.configfiles:
-    load_yaml_strict(
-        _configfile
-    )  # refuses duplicate keys (e.g. an experiment named twice)
+    load_yaml_strict(_configfile)
 validate(config, schema="../config/schema.yaml")
 try:
-    check_config(
-        config, root=Path.cwd()
-    )  # data paths are relative to the working directory
+    # data paths are relative to the working directory
+    check_config(config, root=Path.cwd())
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
@@ -65,17 +57,8 @@ wildcard_constraints:
     seed="[0-9]+",
 
 
-def lesion_classes():
-    extra = ["UNK"] if config["data"]["unk"] == "keep" else []
-    return list(config["labels"]["lesion_classes"]) + extra
-
-
 def balancing_of(exp):
     return config["experiments"][exp]["balancing"]
-
-
-def augments(balancing):
-    return balancing_augments(config, balancing)
 
 
 def _run_of(wildcards):
