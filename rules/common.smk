@@ -17,6 +17,7 @@ os.environ.update(
 
 from samderm.config import ConfigError, check_config, load_yaml_strict
 from samderm.matrix import Run, expand_matrix, feature_stores
+from samderm.features.store import STORE_FILES
 
 # refuse duplicate keys (e.g. an experiment named twice): YAML would keep the last silently
 for _configfile in workflow.configfiles:
@@ -83,9 +84,7 @@ def feature_stores_for_run(wildcards):
 
 
 def store_files(dirs):
-    return [
-        f"{d}/{f}" for d in dirs for f in ("features.npy", "index.tsv", "settings.json")
-    ]
+    return [f"{d}/{f}" for d in dirs for f in STORE_FILES]
 
 
 def run_params(wildcards):

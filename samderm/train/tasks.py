@@ -7,13 +7,15 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from samderm.data.labels import UNK
+
 SOURCES = ("lesion", "not_skin")
 NO_LABEL = -1
 
 
 def task_classes(labels_cfg: Mapping[str, Any]) -> dict[str, list[str]]:
     """Classes of each task from the ``labels`` config section (+ ``unk``: keep adds UNK last)."""
-    lesion = list(labels_cfg["lesion_classes"]) + (["UNK"] if labels_cfg.get("unk") == "keep" else [])
+    lesion = list(labels_cfg["lesion_classes"]) + ([UNK] if labels_cfg.get("unk") == "keep" else [])
     return {"skin": ["not_skin", "skin"], "lesion": lesion, "malignancy": ["benign", "malignant"]}
 
 
