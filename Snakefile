@@ -1,5 +1,6 @@
 # samderm: skin images -> frozen SAM2 features -> heads -> OOD rejection -> tables, figures, report.
-# The same study runs on one machine (--profile profiles/local) or on SLURM (--profile profiles/slurm).
+# The same study runs on one machine (--profile local) or on SLURM (--profile slurm); every
+# finished run of the whole study ends by writing results/report.html (onsuccess below).
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -17,6 +18,10 @@ include: "rules/features.smk"
 include: "rules/train.smk"
 include: "rules/ood.smk"
 include: "rules/report.smk"
+
+
+onsuccess:
+    refresh_report(workflow.main_snakefile, Path.cwd(), config, REPORT_TARGETS)
 
 
 rule all:

@@ -18,6 +18,7 @@ os.environ.update(
 from samderm.config import ConfigError, check_config, load_yaml_strict
 from samderm.matrix import Run, expand_matrix, feature_stores
 from samderm.features.store import STORE_FILES
+from samderm.report.after_run import refresh_report
 
 # refuse duplicate keys (e.g. an experiment named twice): YAML would keep the last silently
 for _configfile in workflow.configfiles:
