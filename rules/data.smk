@@ -2,7 +2,9 @@
 DATA_CFG = config["data"]
 ISIC_ROOT = DATA_CFG["isic2019"]["root"]
 # optional OOD images for tuning only (all to val; data.ood_dir then is all test)
-OOD_TUNE_INPUT = {"ood_tune": DATA_CFG["ood_tune_dir"]} if DATA_CFG.get("ood_tune_dir") else {}
+OOD_TUNE_INPUT = (
+    {"ood_tune": DATA_CFG["ood_tune_dir"]} if DATA_CFG.get("ood_tune_dir") else {}
+)
 
 
 if DATA_CFG["source"] == "demo":
