@@ -107,7 +107,8 @@ def folder_rows(folder: Path, source: str, images: list[Path], id_prefix: str | 
     return sorted(rows, key=lambda r: r["image_id"])
 
 
-def tuning_ood_rows(tune_dir: Path, not_skin_dir: Path, not_skin: list[Path], ood_dir: Path, ood: list[Path]) -> list[dict[str, str]]:
+def tuning_ood_rows(tune_dir: Path, not_skin_dir: Path, not_skin: list[Path],
+                    ood_dir: Path, ood: list[Path]) -> list[dict[str, str]]:
     """Rows of data.ood_tune_dir: source ``ood``, ids ``ood_tune__{relative path}``; it must
     share no image with the not-skin folder or with the OOD test folder."""
     tune, others = scan_images(tune_dir)

@@ -66,7 +66,8 @@ def grouped_stratified_split(labels: pd.Series, groups: pd.Series, fractions: Ma
 
     for group, split in _one_group_per_split(per_group, order, fractions):
         assign(group, split)
-    rest = sorted((g for g in order if g not in assignment), key=lambda g: -counts[position[g]].sum())  # stable: seeded within a size
+    # largest first; the sort is stable, so groups of one size keep their seeded order
+    rest = sorted((g for g in order if g not in assignment), key=lambda g: -counts[position[g]].sum())
     tie_break = np.array([fractions[s] for s in names]) * 1e-9
     for g in rest:
         c = counts[position[g]]
@@ -81,8 +82,8 @@ def _one_group_per_split(per_group: pd.DataFrame, order: list[str], fractions: M
     fraction; a class with fewer groups than such splits is logged and left to the greedy pass."""
     names = list(fractions)
     open_splits = sorted((i for i, s in enumerate(names) if fractions[s] > 0), key=lambda i: (fractions[names[i]], i))
-    main_class = per_group.idxmax(axis=1)  # first column on ties
-    size = per_group.sum(axis=1)
+    main_class = per_group.idxmax(axis=1).to_dict()  # first column on ties
+    size = per_group.sum(axis=1).to_dict()
     picks: list[tuple[str, int]] = []
     for cls in per_group.columns:
         members = sorted((g for g in order if main_class[g] == cls), key=lambda g: size[g])  # stable: seeded within a size

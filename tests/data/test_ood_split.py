@@ -104,7 +104,8 @@ def test_a_tuning_folder_sharing_a_category_or_an_image_with_the_ood_folder_is_r
     with pytest.raises(ValueError, match=r"data.ood_tune_dir and data.ood_dir share the OOD categories \['forest'\]"):
         make_splits(manifest, CFG)
     write_image(tune / "other" / "copy.png", seed=0)  # the same bytes as ood/scene/img0.png
-    with pytest.raises(ValueError, match=r"OOD tuning \(data.ood_tune_dir\) folder .* share 1 image.*never be tuned on a test image"):
+    refused = r"OOD tuning \(data.ood_tune_dir\) folder .* share 1 image.*never be tuned on a test image"
+    with pytest.raises(ValueError, match=refused):
         _manifest(isic_layout, ns, ood, labels_cfg, ood_tune_dir=tune)
 
 

@@ -21,7 +21,8 @@ def synthetic_manifest(seed_offset: int = 0) -> pd.DataFrame:
             for k in range(1 + (lesion + seed_offset) % 3):  # 1 to 3 images per lesion
                 rows.append({"image_id": f"{cls}_{lesion}_{k}", "source": "lesion", "lesion_class": cls,
                              "lesion_id": f"{cls}_L{lesion}", "status": "ok", "category": ""})
-    rows.append({"image_id": "bad", "source": "lesion", "lesion_class": "NV", "lesion_id": "x", "status": "rejected", "category": ""})
+    rows.append({"image_id": "bad", "source": "lesion", "lesion_class": "NV", "lesion_id": "x", "status": "rejected",
+                 "category": ""})
     rows += [{"image_id": f"ns{i}", "source": "not_skin", "lesion_class": "", "lesion_id": f"solo_ns{i}", "status": "ok",
               "category": "not_skin"} for i in range(40)]
     rows += [{"image_id": f"ood{i}", "source": "ood", "lesion_class": "", "lesion_id": f"solo_ood{i}", "status": "ok",
