@@ -1,6 +1,10 @@
 # Data: the demo study or downloads, the manifest, splits and balancing views (samderm.data).
 DATA_CFG = config["data"]
 ISIC_ROOT = DATA_CFG["isic2019"]["root"]
+# optional OOD images for tuning only (all to val; data.ood_dir then is all test)
+OOD_TUNE_INPUT = (
+    {"ood_tune": DATA_CFG["ood_tune_dir"]} if DATA_CFG.get("ood_tune_dir") else {}
+)
 
 
 if DATA_CFG["source"] == "demo":
@@ -74,6 +78,7 @@ if download_wanted("places365"):
 rule build_manifest:
     input:
         **data_inputs(),
+        **OOD_TUNE_INPUT,
     output:
         manifest="results/data/manifest.tsv",
         rejected="results/data/rejected.tsv",

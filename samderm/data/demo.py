@@ -1,4 +1,5 @@
-"""A generated demo study in the exact ISIC 2019 layout, plus not-skin and OOD folders.
+"""A generated demo study in the exact ISIC 2019 layout, plus not-skin and OOD folders
+(the OOD folder in several kinds, one subfolder each).
 
 It exists to exercise the machinery end to end without a download; it produces no
 clinical numbers. Every picture is drawn from a generator seeded by sha256(seed, name),
@@ -29,9 +30,6 @@ SITES = ["anterior torso", "posterior torso", "lower extremity", "upper extremit
 NOT_SKIN_IMAGES = [("sklearn", "china.jpg"), ("skimage", "brick.png"), ("skimage", "grass.png"),
                    ("skimage", "gravel.png"), ("skimage", "camera.png"), ("skimage", "coffee.png"),
                    ("skimage", "chelsea.png"), ("skimage", "astronaut.png")]
-OOD_FLOWER = ("sklearn", "flower.jpg")
-OOD_OTHER_IMAGES = [("skimage", "rocket.jpg"), ("skimage", "hubble_deep_field.jpg"), ("skimage", "motorcycle_left.png"),
-                    ("skimage", "retina.jpg"), ("skimage", "ihc.png"), ("skimage", "moon.png"), ("skimage", "coins.png")]
 
 
 def rng_for(*parts: Any) -> np.random.Generator:
@@ -183,15 +181,55 @@ def random_view(picture: Image.Image, rng: np.random.Generator, size: int) -> Im
     return Image.fromarray(np.clip(np.asarray(view) * tint, 0, 255).astype(np.uint8))
 
 
-def _write_views(folder: Path, n: int, pick: Callable[[int], tuple[str, str]], seed: int, kind: str, size: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+def noise(rng: np.random.Generator, size: int) -> Image.Image:
+    """Smooth colour noise at a random scale plus grain: no object, no lesion edge."""
+    cells = int(rng.integers(3, 24))
+    coarse = Image.fromarray(rng.uniform(0, 255, (cells, cells, 3)).astype(np.uint8)).resize((size, size), Image.BICUBIC)
+    pixels = np.asarray(coarse, float) + rng.normal(0, rng.uniform(5, 30), (size, size, 3))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def stripes(rng: np.random.Generator, size: int) -> Image.Image:
+    """A sine grating between two random colours at a random period and angle."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    angle, period = rng.uniform(0, np.pi), rng.uniform(0.05, 0.3)
+    wave = (0.5 + 0.5 * np.sin(2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / period))[..., None]
+    pixels = wave * rng.uniform(0, 255, 3) + (1 - wave) * rng.uniform(0, 255, 3)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+# OOD kinds, one subfolder each (the manifest's `category`), so tuning and test OOD can differ
+# in kind: shipped pictures (random views) or a generator of whole images
+OOD_KINDS: dict[str, list[tuple[str, str]] | Callable[[np.random.Generator, int], Image.Image]] = {
+    "flower": [("sklearn", "flower.jpg")],  # the thesis' flower-called-melanoma example
+    "objects": [("skimage", "rocket.jpg"), ("skimage", "motorcycle_left.png"), ("skimage", "coins.png")],
+    "science": [("skimage", "hubble_deep_field.jpg"), ("skimage", "retina.jpg"), ("skimage", "ihc.png"), ("skimage", "moon.png")],
+    "noise": noise,
+    "stripes": stripes,
+}
+
+
+def _ood_pick(i: int) -> tuple[str, Any]:
+    """The i-th OOD image: kinds in turn, the pictures of a kind in turn."""
+    kind = list(OOD_KINDS)[i % len(OOD_KINDS)]
+    source = OOD_KINDS[kind]
+    return kind, source if callable(source) else source[(i // len(OOD_KINDS)) % len(source)]
+
+
+def _write_views(folder: Path, n: int, pick: Callable[[int], tuple[str, Any]], seed: int, kind: str, size: int) -> None:
+    """n images under folder/{subfolder}: pick(i) = (subfolder, a shipped picture or an image generator)."""
     cache: dict[tuple[str, str], Image.Image] = {}
     for i in progress(range(n), desc=kind, unit="img"):
-        source = pick(i)
-        if source not in cache:
-            cache[source] = shipped_image(*source)
-        view = random_view(cache[source], rng_for(seed, kind, i), size)
-        view.save(folder / f"{Path(source[1]).stem}_{i:03d}.jpg", quality=92)
+        subfolder, source = pick(i)
+        rng = rng_for(seed, kind, i)
+        if callable(source):
+            view, stem = source(rng, size), source.__name__
+        else:
+            if source not in cache:
+                cache[source] = shipped_image(*source)
+            view, stem = random_view(cache[source], rng, size), Path(source[1]).stem
+        (folder / subfolder).mkdir(parents=True, exist_ok=True)
+        view.save(folder / subfolder / f"{stem}_{i:03d}.jpg", quality=92)
 
 
 # ---- the whole demo study
@@ -207,6 +245,8 @@ def _validate(cfg: Mapping[str, Any]) -> None:
         raise ValueError("data.demo.image_size: must be >= 32")
     if int(cfg.get("images_per_lesion", 1)) < 1:
         raise ValueError("data.demo.images_per_lesion: must be >= 1")
+    if int(cfg.get("ood", 0)) == 1:
+        raise ValueError("data.demo.ood: 0 or >= 2, so that tuning (val) and test OOD can be of different kinds")
 
 
 def demo_plan(cfg: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -256,10 +296,10 @@ def generate_demo(isic_dir: str | Path, not_skin_dir: str | Path, ood_dir: str |
     _write_csv(isic_dir / isic.METADATA, isic.METADATA_COLUMNS, meta_rows)
 
     n_ns, n_ood = int(cfg.get("not_skin", 0)), int(cfg.get("ood", 0))
-    _write_views(not_skin_dir, n_ns, lambda i: NOT_SKIN_IMAGES[i % len(NOT_SKIN_IMAGES)], seed, "not_skin", size)
-    # half of the OOD set is the flower (the thesis' flower-called-melanoma example)
-    _write_views(ood_dir, n_ood, lambda i: OOD_FLOWER if i % 2 == 0 else OOD_OTHER_IMAGES[(i // 2) % len(OOD_OTHER_IMAGES)],
-                 seed, "ood", size)
+    not_skin_dir.mkdir(parents=True, exist_ok=True)
+    ood_dir.mkdir(parents=True, exist_ok=True)
+    _write_views(not_skin_dir, n_ns, lambda i: ("", NOT_SKIN_IMAGES[i % len(NOT_SKIN_IMAGES)]), seed, "not_skin", size)
+    _write_views(ood_dir, n_ood, _ood_pick, seed, "ood", size)
     log.info("demo study: %d lesion images (%d lesions), %d not-skin, %d OOD, %d px",
              len(plan), len({p['lesion_id'] for p in plan if p['lesion_id']}), n_ns, n_ood, size)
 

@@ -30,9 +30,12 @@ def folder_image_id(source: str, folder: str | Path, path: Path) -> str:
     return f"{source}__" + "__".join(rel.parts)
 
 
-def check_disjoint(not_skin_dir: str | Path, not_skin: list[Path], ood_dir: str | Path, ood: list[Path]) -> None:
-    """Refuse a file that is both a not-skin (training) and an OOD (test) image:
-    the same path, or the same bytes under another name."""
+def check_disjoint(not_skin_dir: str | Path, not_skin: list[Path], ood_dir: str | Path, ood: list[Path],
+                   kinds: tuple[str, str] = ("not-skin", "OOD"),
+                   rule: str = "an OOD test image must never be a training image") -> None:
+    """Refuse a file that is both a not-skin (training) and an OOD (test) image (or, with
+    ``kinds`` and ``rule``, in any two folders that must stay apart): the same path, or the
+    same bytes under another name."""
     clashes: list[str] = []
     ns_paths = {p.resolve(): p for p in not_skin}
     for p in ood:
@@ -48,6 +51,6 @@ def check_disjoint(not_skin_dir: str | Path, not_skin: list[Path], ood_dir: str 
     if clashes:
         listing = "\n  ".join(clashes)
         raise ValueError(
-            f"the not-skin folder {not_skin_dir} and the OOD folder {ood_dir} share "
-            f"{len(clashes)} image(s); an OOD test image must never be a training image:\n  {listing}"
+            f"the {kinds[0]} folder {not_skin_dir} and the {kinds[1]} folder {ood_dir} share "
+            f"{len(clashes)} image(s); {rule}:\n  {listing}"
         )

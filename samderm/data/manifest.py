@@ -6,6 +6,7 @@ found = used + rejected + excluded for every source; nothing is dropped without 
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,8 +22,9 @@ from samderm.logs import progress
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["image_id", "path", "source", "lesion_class", "malignancy", "lesion_id", "status", "reason", "mask_path"]
+COLUMNS = ["image_id", "path", "source", "lesion_class", "malignancy", "lesion_id", "status", "reason", "mask_path", "category"]
 SOURCES = ("lesion", "not_skin", "ood")
+TUNING_OOD_PREFIX = "ood_tune"  # image ids of data.ood_tune_dir: ood_tune__{relative path}
 BAD_IMAGE_POLICIES = ("fail", "skip")
 
 
@@ -85,11 +87,39 @@ def lesion_rows(gt_path: Path, meta_path: Path, folder: Path, labels: LabelMap, 
     return rows
 
 
-def folder_rows(folder: Path, source: str, images: list[Path]) -> list[dict[str, str]]:
-    files, problems = _files_by_id(images, lambda p: folder_image_id(source, folder, p))
-    rows = [_row(i, p, source) for i, p in files.items()]
+def folder_category(folder: Path, path: Path) -> str:
+    """The first-level subfolder of ``path`` under ``folder``; a file directly in ``folder``
+    gets the folder's own name (so a flat folder is one category)."""
+    parts = path.relative_to(folder).parts
+    return parts[0] if len(parts) > 1 else Path(os.path.abspath(folder)).name
+
+
+def is_tuning_ood(image_ids: pd.Series) -> pd.Series:
+    """Which image ids come from data.ood_tune_dir."""
+    return image_ids.str.startswith(f"{TUNING_OOD_PREFIX}__")
+
+
+def folder_rows(folder: Path, source: str, images: list[Path], id_prefix: str | None = None) -> list[dict[str, str]]:
+    """Rows of a not-skin or OOD folder; ids ``{id_prefix or source}__{relative path}``."""
+    files, problems = _files_by_id(images, lambda p: folder_image_id(id_prefix or source, folder, p))
+    rows = [_row(i, p, source, category=folder_category(folder, p)) for i, p in files.items()]
     rows += [_row(i, "", source, status="rejected", reason=f"{folder}: {why}") for i, why in problems.items()]
     return sorted(rows, key=lambda r: r["image_id"])
+
+
+def tuning_ood_rows(tune_dir: Path, not_skin_dir: Path, not_skin: list[Path],
+                    ood_dir: Path, ood: list[Path]) -> list[dict[str, str]]:
+    """Rows of data.ood_tune_dir: source ``ood``, ids ``ood_tune__{relative path}``; it must
+    share no image with the not-skin folder or with the OOD test folder."""
+    tune, others = scan_images(tune_dir)
+    if others:
+        log.info("%s: %d non-image file(s) not used: %s", tune_dir, len(others), ", ".join(p.name for p in others[:10]))
+    if not tune:
+        raise ValueError(f"data.ood_tune_dir: {tune_dir} holds no image files")
+    check_disjoint(not_skin_dir, not_skin, tune_dir, tune)
+    check_disjoint(tune_dir, tune, ood_dir, ood, kinds=("OOD tuning (data.ood_tune_dir)", "OOD test (data.ood_dir)"),
+                   rule="a detector must never be tuned on a test image")
+    return folder_rows(tune_dir, "ood", tune, id_prefix=TUNING_OOD_PREFIX)
 
 
 def _decode_reason(path: str) -> str:
@@ -133,10 +163,12 @@ def build_manifest(
     unk: str = "drop",
     masks_dir: str | Path | None = None,
     threads: int = 1,
+    ood_tune_dir: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scan the ISIC 2019 files, the not-skin and the OOD folder; return (manifest, counts).
 
-    ``masks_dir``: optional folder of ``{image}_mask.png``. ``bad_images: fail`` raises
+    ``masks_dir``: optional folder of ``{image}_mask.png``. ``ood_tune_dir``: optional folder
+    of OOD images for tuning only (see ``tuning_ood_rows``). ``bad_images: fail`` raises
     BadInputError naming every bad file; ``skip`` keeps them as ``rejected`` rows.
     """
     if bad_images not in BAD_IMAGE_POLICIES:
@@ -155,6 +187,8 @@ def build_manifest(
     rows = lesion_rows(Path(ground_truth), Path(metadata), Path(images), labels, Path(masks_dir) if masks_dir else None)
     rows += folder_rows(not_skin_dir, "not_skin", not_skin)
     rows += folder_rows(ood_dir, "ood", ood)
+    if ood_tune_dir:
+        rows += tuning_ood_rows(Path(ood_tune_dir), not_skin_dir, not_skin, ood_dir, ood)
     check_images(rows, threads)
     manifest = pd.DataFrame(rows, columns=COLUMNS)
     counts = count_sources(manifest)

@@ -1,4 +1,5 @@
-"""Train/val/test splits: stratified by class, grouped by lesion_id, seeded.
+"""Train/val/test splits: stratified by class, grouped by lesion_id, seeded; OOD images to
+val (tuning) or test by whole categories, so tuning never sees a test OOD category.
 
 sklearn has no grouped *and* stratified split with arbitrary fractions, so the three-way
 split is a small greedy assignment; the optional k folds use StratifiedGroupKFold.
@@ -14,11 +15,15 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from samderm.data.hashing import seeded_order
+from samderm.data.manifest import is_tuning_ood
 from samderm.io import read_tsv, write_tsv
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+# how the OOD images were divided into tuning (val) and test: the `ood_protocol` column of splits.tsv
+HELD_OUT_CATEGORIES = "held_out_categories"  # data.ood_dir by category: val and test share no category
+TUNING_FOLDER = "tuning_folder"  # val = all of data.ood_tune_dir, test = all of data.ood_dir
 
 
 def _validate(cfg: Mapping[str, Any]) -> tuple[dict[str, float], int, float, int]:
@@ -39,8 +44,11 @@ def _validate(cfg: Mapping[str, Any]) -> tuple[dict[str, float], int, float, int
 def grouped_stratified_split(labels: pd.Series, groups: pd.Series, fractions: Mapping[str, float], seed: int) -> pd.Series:
     """Assign whole groups to splits so each class is near its target fraction per split.
 
-    Groups go largest first (seeded order among equals) to the split whose per-class
-    deficit they reduce most; a group never straddles two splits.
+    First every class with at least one group per split (of positive fraction) gets one
+    group in each of them: its smallest groups, the smallest into the smallest split. The
+    other groups go largest first (seeded order among equals) to the split whose per-class
+    deficit they reduce most. A group never straddles two splits; a group's class is its
+    most frequent label. A class with too few groups is named in the log.
     """
     names = list(fractions)
     per_group = pd.crosstab(groups, labels)  # groups x classes
@@ -50,32 +58,97 @@ def grouped_stratified_split(labels: pd.Series, groups: pd.Series, fractions: Ma
     current = np.zeros_like(target)
     position = {g: i for i, g in enumerate(per_group.index)}
     order = seeded_order(per_group.index, seed)
-    order = sorted(order, key=lambda g: -counts[position[g]].sum())  # stable: keeps the seeded order within a size
-    tie_break = np.array([fractions[s] for s in names]) * 1e-9
     assignment: dict[str, str] = {}
-    for g in order:
+
+    def assign(group: str, split: int) -> None:
+        assignment[group] = names[split]
+        current[:, split] += counts[position[group]]
+
+    for group, split in _one_group_per_split(per_group, order, fractions):
+        assign(group, split)
+    # largest first; the sort is stable, so groups of one size keep their seeded order
+    rest = sorted((g for g in order if g not in assignment), key=lambda g: -counts[position[g]].sum())
+    tie_break = np.array([fractions[s] for s in names]) * 1e-9
+    for g in rest:
         c = counts[position[g]]
         # deficit relative to each class's size, so rare classes count as much as common ones
         need = (((target - current) / class_size[:, None]) * c[:, None]).sum(axis=0)
-        best = int(np.argmax(need + tie_break))
-        assignment[g] = names[best]
-        current[:, best] += c
+        assign(g, int(np.argmax(need + tie_break)))
     return groups.map(assignment)
 
 
+def _one_group_per_split(per_group: pd.DataFrame, order: list[str], fractions: Mapping[str, float]) -> list[tuple[str, int]]:
+    """(group, split index) pairs that put one group of each class into each split of positive
+    fraction; a class with fewer groups than such splits is logged and left to the greedy pass."""
+    names = list(fractions)
+    open_splits = sorted((i for i, s in enumerate(names) if fractions[s] > 0), key=lambda i: (fractions[names[i]], i))
+    main_class = per_group.idxmax(axis=1).to_dict()  # first column on ties
+    size = per_group.sum(axis=1).to_dict()
+    picks: list[tuple[str, int]] = []
+    for cls in per_group.columns:
+        members = sorted((g for g in order if main_class[g] == cls), key=lambda g: size[g])  # stable: seeded within a size
+        if len(members) < len(open_splits):
+            log.warning("class %s has %d lesion group(s), fewer than the %d splits %s: it cannot be placed in every split "
+                        "(it goes where its groups fit best)", cls, len(members), len(open_splits),
+                        [names[i] for i in sorted(open_splits)])
+            continue
+        picks += zip(members, open_splits)
+    return picks
+
+
+def split_ood(ood: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame:
+    """``image_id, split, ood_protocol`` of the OOD rows (``image_id, category``).
+
+    Tuning (val) and test OOD never share a category: with tuning-folder images
+    (``is_tuning_ood``) those are val and all others test; otherwise whole categories go to
+    val (``val_fraction`` of them, seeded, at least one) and the rest to test (at least one).
+    """
+    tuning = is_tuning_ood(ood["image_id"]).to_numpy()
+    if tuning.any():
+        shared = sorted(set(ood.loc[tuning, "category"]) & set(ood.loc[~tuning, "category"]))
+        if shared:
+            raise ValueError(f"data.ood_tune_dir and data.ood_dir share the OOD categories {shared} (subfolder names): "
+                             "tuning and test OOD must not share a category; rename or move one of them")
+        split, protocol = np.where(tuning, "val", "test"), TUNING_FOLDER
+    else:
+        categories = seeded_order(set(ood["category"]), seed)
+        if len(categories) < 2:
+            raise ValueError(f"the OOD images form {len(categories)} category {categories}, but tuning (val) and test OOD "
+                             "need different categories: put them into at least two subfolders of data.ood_dir "
+                             "(one per category), or give the tuning images their own folder in data.ood_tune_dir")
+        n_val = min(max(int(round(len(categories) * val_fraction)), 1), len(categories) - 1)
+        split, protocol = np.where(ood["category"].isin(categories[:n_val]), "val", "test"), HELD_OUT_CATEGORIES
+    out = pd.DataFrame({"image_id": ood["image_id"].to_numpy(), "split": split, "ood_protocol": protocol})
+    for name in ("val", "test"):
+        chosen = ood["category"].to_numpy()[split == name]
+        log.info("OOD %s (%s): %d image(s) of the categories %s", name, protocol, len(chosen), sorted(set(chosen)))
+    return out
+
+
+def ood_protocol(splits: pd.DataFrame) -> str:
+    """The OOD protocol a splits table records; ``unrecorded`` for a table without it."""
+    column = splits["ood_protocol"].fillna("") if "ood_protocol" in splits else []
+    recorded = sorted(set(column) - {""})
+    if len(recorded) > 1:
+        raise ValueError(f"splits: several OOD protocols {recorded} in one table")
+    return recorded[0] if recorded else "unrecorded"
+
+
 def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any]) -> pd.DataFrame:
-    """``image_id, split, fold`` for every ``ok`` row of the manifest."""
+    """``image_id, split, fold, ood_protocol`` for every ``ok`` row of the manifest."""
     fractions, folds, ood_val, seed = _validate(splits_cfg)
+    if "category" not in manifest:
+        raise ValueError("manifest: no `category` column (the OOD split needs it); rebuild the manifest with build_manifest")
     ok = manifest[manifest["status"] == "ok"].reset_index(drop=True)
     trainable = ok[ok["source"].isin(["lesion", "not_skin"])]
     # stratify by lesion class; not-skin images form one more class of solo groups
     strata = trainable["lesion_class"].where(trainable["source"] == "lesion", "not_skin")
     split = grouped_stratified_split(strata, trainable["lesion_id"], fractions, seed)
-    out = pd.DataFrame({"image_id": trainable["image_id"], "split": split, "fold": -1})
+    out = pd.DataFrame({"image_id": trainable["image_id"], "split": split, "fold": -1, "ood_protocol": ""})
 
-    ood = seeded_order(ok.loc[ok["source"] == "ood", "image_id"], seed)
-    n_val = int(round(len(ood) * ood_val))
-    out = pd.concat([out, pd.DataFrame({"image_id": ood, "split": ["val"] * n_val + ["test"] * (len(ood) - n_val), "fold": -1})])
+    ood = ok[ok["source"] == "ood"]
+    if len(ood):
+        out = pd.concat([out, split_ood(ood, ood_val, seed).assign(fold=-1)])
     out = out.set_index("image_id").loc[ok["image_id"]].reset_index()
 
     if folds:
@@ -88,7 +161,7 @@ def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any]) -> pd.Dat
             fold[held] = k
         out.loc[dev.to_numpy(), "fold"] = fold
     _log_counts(out, ok)
-    return out[["image_id", "split", "fold"]]
+    return out[["image_id", "split", "fold", "ood_protocol"]]
 
 
 def _log_counts(out: pd.DataFrame, ok: pd.DataFrame) -> None:

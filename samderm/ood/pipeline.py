@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from samderm.data.splits import ood_protocol
 from samderm.io import read_tsv, write_tsv
 from samderm.logs import progress
 from samderm.ood import DETECTORS
@@ -56,6 +57,8 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
     malignancy = _malignancy_of_classes(manifest)
     model.eval()
     id_recall = float(ood["tpr"])
+    protocol = ood_protocol(splits)  # how tuning (val) and test OOD were kept apart
+    log.info("OOD protocol: %s", protocol)
     tables: dict[str, list[pd.DataFrame]] = {k: [] for k in ("scores", "metrics", "curves", "gate", "tuning")}
     tuning_records = []
     jobs = [(h, d) for h in ood["heads"] for d in ood["detectors"]]
@@ -84,7 +87,8 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
         params = _params_text({k: v for k, v in chosen.items() if k in ("temperature", "epsilon")})
         tables["metrics"].append(pd.DataFrame({
             "head": head, "detector": detector_name, "params": params, "split": "test",
-            "metric": list(metrics), "value": list(metrics.values()), "n_id": len(test_id), "n_ood": len(test_ood)}))
+            "metric": list(metrics), "value": list(metrics.values()), "n_id": len(test_id), "n_ood": len(test_ood),
+            "protocol": protocol}))
         tables["curves"].append(ood_curves(test_id, test_ood).assign(head=head, detector=detector_name))
 
         threshold = gate_threshold(scores[~is_test & is_id], id_recall)

@@ -7,6 +7,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
 from samderm.data import isic
@@ -79,3 +80,29 @@ def test_classes_differ_in_lesion_colour(demo):
 def test_unknown_demo_key_is_refused(tmp_path):
     with pytest.raises(ValueError, match="data.demo: unknown key"):
         _generate(tmp_path, {**CFG, "n_images": 3})
+
+
+def test_the_default_demo_has_every_class_in_every_split_and_ood_kinds_apart(repo, tmp_path):
+    """config/config.yaml's demo (smaller pictures: the plan does not depend on their size) through
+    the manifest and the splits: the official ISIC scorer needs every class in the test split."""
+    from samderm.data.splits import make_splits
+
+    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    demo = _generate(tmp_path, {**config["data"]["demo"], "image_size": 32})
+    manifest, _ = build_manifest(**isic.layout(demo / "isic2019"), not_skin_dir=demo / "not_skin", ood_dir=demo / "ood",
+                                 labels_cfg=config["labels"], bad_images="fail", unk=config["data"]["unk"])
+    joined = manifest.merge(make_splits(manifest, config["splits"]), on="image_id")
+    lesions = joined[joined["source"] == "lesion"]
+    table = pd.crosstab(lesions["lesion_class"], lesions["split"]).reindex(index=LABELS["lesion_classes"],
+                                                                         columns=["train", "val", "test"], fill_value=0)
+    assert (table >= 1).all().all(), table
+    ood = joined[joined["source"] == "ood"]
+    kinds = {split: set(ood.loc[ood["split"] == split, "category"]) for split in ("val", "test")}
+    assert kinds["val"] and kinds["test"] and not kinds["val"] & kinds["test"], kinds
+    assert kinds["val"] | kinds["test"] == {"flower", "objects", "science", "noise", "stripes"}
+
+
+def test_ood_images_come_in_kinds_one_subfolder_each(demo, tmp_path):
+    assert sorted(p.name for p in (demo / "ood").iterdir()) == ["flower", "noise", "objects", "science"]  # 4 images, 4 kinds
+    with pytest.raises(ValueError, match="data.demo.ood: 0 or >= 2"):
+        _generate(tmp_path, {**CFG, "ood": 1})
