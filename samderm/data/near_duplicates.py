@@ -1,0 +1,96 @@
+"""Near-duplicate images join one split group: perceptual hashes within a few bits, union-find.
+
+ISIC 2019 has images without a lesion_id and the same lesion photographed twice across its
+sources (resized, re-encoded). Images whose 64-bit pHash differ in at most ``max_bits`` bits
+are merged with their lesion groups, so no copy of a test image is ever trained on."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+import imagehash
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+HASH_BITS = 64
+GROUPED_SOURCES = ("lesion", "not_skin")  # the sources that splits assign by group
+PAIR_COLUMNS = ["image_id", "twin_id", "bits", "group_id"]
+
+
+def perceptual_hash(image: Image.Image) -> str:
+    """The 64-bit DCT perceptual hash (imagehash.phash) as 16 hex digits."""
+    return str(imagehash.phash(image, hash_size=8))
+
+
+def _chunks(max_bits: int) -> list[tuple[int, int]]:
+    """``max_bits + 1`` bit ranges covering the hash: two hashes within max_bits agree on one (pigeonhole)."""
+    edges = np.linspace(0, HASH_BITS, max_bits + 2).astype(int)
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def near_pairs(hashes: list[str], max_bits: int) -> pd.DataFrame:
+    """Index pairs (i < j) whose hashes differ in at most ``max_bits`` bits, with that number.
+
+    Multi-index search: bucket by each of max_bits + 1 bit ranges, then count differing bits
+    only within buckets, instead of comparing all n^2 pairs."""
+    values = np.array([int(h, 16) for h in hashes], dtype=np.uint64)
+    candidates: set[tuple[int, int]] = set()
+    for lo, hi in _chunks(max_bits):
+        mask = np.uint64((1 << (hi - lo)) - 1)
+        buckets: dict[int, list[int]] = defaultdict(list)
+        for i, key in enumerate(((values >> np.uint64(lo)) & mask).tolist()):
+            buckets[key].append(i)
+        for members in buckets.values():
+            candidates.update((a, b) for k, a in enumerate(members) for b in members[k + 1:])
+    if not candidates:
+        return pd.DataFrame({"i": [], "j": [], "bits": []}, dtype=int)
+    pairs = np.array(sorted(candidates), dtype=np.int64)
+    bits = np.bitwise_count(values[pairs[:, 0]] ^ values[pairs[:, 1]]).astype(int)
+    keep = bits <= max_bits
+    return pd.DataFrame({"i": pairs[keep, 0], "j": pairs[keep, 1], "bits": bits[keep]})
+
+
+def near_duplicate_groups(manifest: pd.DataFrame, max_bits: int | None) -> tuple[pd.Series, pd.DataFrame]:
+    """(group_id per manifest row, the merging pairs).
+
+    group_id is the lesion_id, except that lesion groups linked by a near-duplicate pair
+    (union-find over lesion_ids) all take the smallest lesion_id among them. Only ok rows of
+    the grouped sources take part; pairs within one lesion group merge nothing and are not listed."""
+    group_id = manifest["lesion_id"].copy()
+    if max_bits is None:
+        return group_id, pd.DataFrame(columns=PAIR_COLUMNS)
+    rows = manifest[(manifest["status"] == "ok") & manifest["source"].isin(GROUPED_SOURCES) & (manifest["phash"] != "")]
+    pairs = near_pairs(rows["phash"].tolist(), max_bits)
+    lesion = rows["lesion_id"].to_numpy()
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]  # path halving keeps the trees flat
+            x = parent[x]
+        return x
+
+    for i, j in zip(pairs["i"], pairs["j"]):
+        a, b = root(lesion[i]), root(lesion[j])
+        if a != b:
+            parent[max(a, b)] = min(a, b)  # the smaller id is the root: the same groups for any pair order
+    merged = {x: root(x) for x in parent}
+    group_id.loc[rows.index] = [merged.get(x, x) for x in lesion]
+    linking = pairs[lesion[pairs["i"]] != lesion[pairs["j"]]]
+    ids = rows["image_id"].to_numpy()
+    table = pd.DataFrame({
+        "image_id": ids[linking["i"]], "twin_id": ids[linking["j"]], "bits": linking["bits"].to_numpy(),
+        "group_id": [merged[x] for x in lesion[linking["i"]]],
+    }, columns=PAIR_COLUMNS)
+    return group_id, table
+
+
+def merged_group_counts(manifest: pd.DataFrame) -> pd.Series:
+    """Per source: lesion groups absorbed into another group by near-duplicates (lesion_ids - group_ids)."""
+    ok = manifest[manifest["status"] == "ok"]
+    return ok.groupby("source")["lesion_id"].nunique() - ok.groupby("source")["group_id"].nunique()
