@@ -46,7 +46,7 @@ def checksum_problem(item: Mapping[str, Any], where: str, md5_allowed: bool = Tr
         if isinstance(md5, str) and re.fullmatch(r"[0-9a-fA-F]{32}", md5):
             return None
         return f"{where}.md5: {md5!r} is not an md5 (32 hex digits)"
-    return f"{where}.sha256: missing (a download is only kept if its checksum matches; give the sha256sum of the file you trust)"
+    return f"{where}.sha256: missing (a download is kept only if it matches: give the sha256sum of the file you trust)"
 
 
 def _expected_checksum(item: Mapping[str, Any], where: str) -> tuple[str, str]:
