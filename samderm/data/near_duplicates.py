@@ -7,8 +7,6 @@ are merged with their lesion groups, so no copy of a test image is ever trained 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-
 import imagehash
 import numpy as np
 import pandas as pd
@@ -35,23 +33,28 @@ def _chunks(max_bits: int) -> list[tuple[int, int]]:
 def near_pairs(hashes: list[str], max_bits: int) -> pd.DataFrame:
     """Index pairs (i < j) whose hashes differ in at most ``max_bits`` bits, with that number.
 
-    Multi-index search: bucket by each of max_bits + 1 bit ranges, then count differing bits
-    only within buckets, instead of comparing all n^2 pairs."""
+    Multi-index search: images that agree on one of max_bits + 1 bit ranges are candidates
+    (found by sorting on that range, in numpy); only candidates have their bits counted,
+    instead of all n^2 pairs."""
     values = np.array([int(h, 16) for h in hashes], dtype=np.uint64)
-    candidates: set[tuple[int, int]] = set()
+    n = len(values)
+    candidates = []
     for lo, hi in _chunks(max_bits):
-        mask = np.uint64((1 << (hi - lo)) - 1)
-        buckets: dict[int, list[int]] = defaultdict(list)
-        for i, key in enumerate(((values >> np.uint64(lo)) & mask).tolist()):
-            buckets[key].append(i)
-        for members in buckets.values():
-            candidates.update((a, b) for k, a in enumerate(members) for b in members[k + 1:])
-    if not candidates:
-        return pd.DataFrame({"i": [], "j": [], "bits": []}, dtype=int)
-    pairs = np.array(sorted(candidates), dtype=np.int64)
-    bits = np.bitwise_count(values[pairs[:, 0]] ^ values[pairs[:, 1]]).astype(int)
+        key = (values >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        # after sorting, each pair with one key is (k, k + d) for some distance d within a run
+        for d in range(1, n):
+            same = np.flatnonzero(sorted_key[:-d] == sorted_key[d:])
+            if not len(same):
+                break
+            a, b = order[same], order[same + d]
+            candidates.append(np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))
+    codes = np.unique(np.concatenate(candidates)) if candidates else np.zeros(0, dtype=np.int64)
+    i, j = codes // max(n, 1), codes % max(n, 1)
+    bits = np.bitwise_count(values[i] ^ values[j]).astype(int)
     keep = bits <= max_bits
-    return pd.DataFrame({"i": pairs[keep, 0], "j": pairs[keep, 1], "bits": bits[keep]})
+    return pd.DataFrame({"i": i[keep], "j": j[keep], "bits": bits[keep]})
 
 
 def near_duplicate_groups(manifest: pd.DataFrame, max_bits: int | None) -> tuple[pd.Series, pd.DataFrame]:
