@@ -163,7 +163,10 @@ def download_wanted(dataset):
 
 def public_set_dirs(use):
     """{data set: its unpacked folder} of the public sets that data.public.<use> draws from."""
-    return {d: f"{config['data']['download']['dir']}/{d}" for d in config["data"]["public"][use]}
+    return {
+        d: f"{config['data']['download']['dir']}/{d}"
+        for d in config["data"]["public"][use]
+    }
 
 
 # --- features -----------------------------------------------------------------------
