@@ -80,6 +80,7 @@ def select_images(sets: Mapping[str, Mapping[str, Any]], other_sets: Mapping[str
     out_dir = Path(out_dir)
     counts: dict[str, int] = {}
     for dataset, cfg in sets.items():
+        before = set(counts)
         available = CATEGORIES[dataset](raw_dirs[dataset])
         other = (other_sets.get(dataset) or {}).get("categories")
         for category in chosen_categories(dataset, cfg["categories"], other, sorted(available), f"{key}.{dataset}.categories"):
@@ -93,8 +94,9 @@ def select_images(sets: Mapping[str, Mapping[str, Any]], other_sets: Mapping[str
             for name in chosen:
                 _link_or_copy(files[name], target / name)
             counts[category] = len(chosen)
+        drawn = set(counts) - before
         log.info("%s.%s: %d images from %d categories into %s", key, dataset,
-                 sum(counts[c] for c in counts), len(counts), out_dir)
+                 sum(counts[c] for c in drawn), len(drawn), out_dir)
     return counts
 
 
