@@ -88,6 +88,9 @@ def fetch(url: str, dest: str | Path, sha256: str | None = None, timeout: float 
     the right checksum is not fetched again. ``md5`` only where the publisher gives no sha256.
     """
     dest = Path(dest)
+    if checksum_problem({"sha256": sha256, "md5": md5}, "checksum"):
+        raise ValueError(f"{url}: a sha256 (64 hex digits; an md5 only where the publisher gives no sha256) "
+                         f"is required to download it, got sha256={sha256!r}, md5={md5!r}")
     algorithm, expected = _expected_checksum({"sha256": sha256, "md5": md5}, url)
     if urllib.parse.urlparse(url).scheme not in ("http", "https", "file"):
         raise ValueError(f"{url}: only http, https and file URLs are allowed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 import zipfile
 
@@ -134,9 +135,12 @@ def test_present_file_with_right_hash_is_not_fetched_again(server, tmp_path):
     ({"md5": "xyz"}, r"k.md5: 'xyz' is not an md5"),
 ])
 def test_missing_or_malformed_checksum_is_refused_before_any_request(server, tmp_path, item, message):
-    with pytest.raises(ValueError, match=message.replace("k.", r"http://\S+/a.csv.")):
+    assert re.match(message, checksum_problem(item, "k"))
+    with pytest.raises(ValueError, match=r"a sha256 .* is required to download it"):
         fetch(f"{server.url}/a.csv", tmp_path / "a.csv", item.get("sha256"), md5=item.get("md5"))
-    assert checksum_problem(item, "k") is not None and server.requests == []
+    with pytest.raises(ValueError, match=message.replace("k.", "data.download.dtd.")):
+        download_dataset("dtd", {"url": f"{server.url}/a.csv", **item}, tmp_path / "dtd")
+    assert server.requests == []
 
 
 def test_config_without_sha256_names_the_key(tmp_path):
