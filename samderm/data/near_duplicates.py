@@ -24,6 +24,14 @@ def perceptual_hash(image: Image.Image) -> str:
     return str(imagehash.phash(image, hash_size=8))
 
 
+def popcount(values: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64 (np.bitwise_count from numpy 2; the project also allows numpy 1.24)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(values).astype(np.int64)
+    as_bytes = np.ascontiguousarray(values, dtype=np.uint64).view(np.uint8).reshape(*values.shape, 8)
+    return np.unpackbits(as_bytes, axis=-1).sum(axis=-1, dtype=np.int64)
+
+
 def _chunks(max_bits: int) -> list[tuple[int, int]]:
     """``max_bits + 1`` bit ranges covering the hash: two hashes within max_bits agree on one (pigeonhole)."""
     edges = np.linspace(0, HASH_BITS, max_bits + 2).astype(int)
@@ -52,7 +60,7 @@ def near_pairs(hashes: list[str], max_bits: int) -> pd.DataFrame:
             candidates.append(np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))
     codes = np.unique(np.concatenate(candidates)) if candidates else np.zeros(0, dtype=np.int64)
     i, j = codes // max(n, 1), codes % max(n, 1)
-    bits = np.bitwise_count(values[i] ^ values[j]).astype(int)
+    bits = popcount(values[i] ^ values[j])
     keep = bits <= max_bits
     return pd.DataFrame({"i": i[keep], "j": j[keep], "bits": bits[keep]})
 

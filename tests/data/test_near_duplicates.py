@@ -95,3 +95,13 @@ def test_chains_of_near_duplicates_merge_whole_lesion_groups():
     # a~b (1 bit) links L3-L2; c~d links L2-L1; b and c share L2: L1, L2, L3 are one group named L1
     assert group_id.tolist() == ["L1", "L1", "L1", "L1", "L9", "solo_f", "L8"]
     assert sorted(map(tuple, pairs[["image_id", "twin_id"]].to_numpy())) == [("a", "b"), ("c", "d")]
+
+
+def test_popcount_counts_bits_without_numpy_2(monkeypatch):
+    from samderm.data import near_duplicates
+
+    values = np.array([0, 1, 0b1011, 2**64 - 1, 2**63], dtype=np.uint64)
+    expected = [bin(int(v)).count("1") for v in values]
+    assert near_duplicates.popcount(values).tolist() == expected
+    monkeypatch.delattr(np, "bitwise_count", raising=False)
+    assert near_duplicates.popcount(values).tolist() == expected
