@@ -148,9 +148,28 @@ def _public_problems(data: Mapping[str, Any], root: Path) -> list[str]:
                                 "(a category is either not-skin training or OOD, never both)")
     for name in public_datasets(data):
         raw = Path(downloads.get("dir", "results/downloads")) / name
-        if not _download_rule(downloads, name) and not (root / raw).is_dir():
+        if (root / raw).is_dir():
+            problems += _unknown_categories(name, root / raw, not_skin, ood)
+        elif not _download_rule(downloads, name):
             problems.append(f"data.public: draws from {name} but '{raw}' does not exist "
                             f"(set data.download.enabled and data.download.{name}.url or .files)")
+    return problems
+
+
+def _unknown_categories(name: str, raw: Path, not_skin: Mapping[str, Any], ood: Mapping[str, Any]) -> list[str]:
+    """Listed categories that the already unpacked set lacks (before a download they are checked when drawn)."""
+    from samderm.data.public_sets import CATEGORIES, category_name
+
+    try:
+        available = set(CATEGORIES[name](raw))
+    except (OSError, ValueError) as err:
+        return [f"data.public: cannot read the {name} categories in '{raw}': {err}"]
+    problems = []
+    for use, sets in (("not_skin", not_skin), ("ood", ood)):
+        wanted = (sets.get(name) or {}).get("categories", "all")
+        unknown = [] if wanted == "all" else [c for c in wanted if category_name(c) not in available]
+        if unknown:
+            problems.append(f"data.public.{use}.{name}.categories: unknown {name} categories {unknown}")
     return problems
 
 

@@ -129,6 +129,21 @@ def test_all_problems_are_reported_together(repo):
     assert any("100 px" in p for p in problems)
 
 
+def test_categories_missing_from_an_unpacked_set_are_named(repo, tmp_path):
+    config = load_yaml_strict(repo / "config/config.yaml")
+    from snakemake.utils import validate
+
+    validate(config, str(repo / "config/schema.yaml"))
+    for folder in ("isic", "ns"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "raw/dtd/dtd/images/banded").mkdir(parents=True)
+    config["data"].update(source="isic2019", isic2019={"root": "isic", "masks": None}, not_skin_dir="ns",
+                          ood_dir="ood", public={"seed": 0, "not_skin": {}, "ood": {"dtd": {"categories": ["banded", "bandd"]}}})
+    config["data"]["download"]["dir"] = "raw"
+    assert config_problems(config, root=tmp_path) == [
+        "data.public.ood.dtd.categories: unknown dtd categories ['bandd']"]
+
+
 def test_duplicate_keys_name_the_file_and_line(tmp_path):
     path = tmp_path / "study.yaml"
     path.write_text(textwrap.dedent("""\
