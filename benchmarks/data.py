@@ -69,7 +69,7 @@ def isic_scale_manifest() -> pd.DataFrame:
         while n > 0:
             size = min(n, int(rng.choice([1, 1, 1, 2, 3, 5])))
             rows += [{"image_id": f"{cls}{lesion}_{k}", "source": "lesion", "lesion_class": cls,
-                      "lesion_id": f"{cls}_L{lesion}", "status": "ok"} for k in range(size)]
+                      "lesion_id": f"{cls}_L{lesion}", "group_id": f"{cls}_L{lesion}", "status": "ok"} for k in range(size)]
             lesion, n = lesion + 1, n - size
     return pd.DataFrame(rows)
 
