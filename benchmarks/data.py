@@ -7,6 +7,8 @@
    (goal: ratio <= 3, so the split never matters next to feature extraction).
 3. Rendering an augmented copy (render_view) against decoding its original (load_rgb):
    informational, the extra CPU an augmented view costs extract_features' loader workers.
+4. Near-duplicates: the pHash that the decode check adds per image (goal: <= 0.5 x the decode),
+   and the bucketed search over 25,331 hashes against numpy all-pairs (goal: >= 10 x faster).
 
     .venv/bin/python benchmarks/data.py
     .venv/bin/python benchmarks/data.py --images 200 --threads 8
@@ -27,6 +29,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from samderm.data.augment import render_view, sample_transform
 from samderm.data.images import load_rgb
 from samderm.data.manifest import check_images
+from samderm.data.near_duplicates import near_pairs, perceptual_hash, popcount
 from samderm.data.splits import make_splits
 
 ISIC_2019_COUNTS = {"MEL": 4522, "NV": 12875, "BCC": 3323, "AK": 867, "BKL": 2624, "DF": 239, "VASC": 253, "SCC": 628}
@@ -66,7 +69,7 @@ def isic_scale_manifest() -> pd.DataFrame:
         while n > 0:
             size = min(n, int(rng.choice([1, 1, 1, 2, 3, 5])))
             rows += [{"image_id": f"{cls}{lesion}_{k}", "source": "lesion", "lesion_class": cls,
-                      "lesion_id": f"{cls}_L{lesion}", "status": "ok"} for k in range(size)]
+                      "lesion_id": f"{cls}_L{lesion}", "group_id": f"{cls}_L{lesion}", "status": "ok"} for k in range(size)]
             lesion, n = lesion + 1, n - size
     return pd.DataFrame(rows)
 
@@ -90,6 +93,32 @@ def render_ratio(folder: Path) -> None:
     print(f"3. augmented copy: render {render * 1000:.1f} ms vs decode {load * 1000:.1f} ms, ratio {render / load:.2f} (informational)")
 
 
+def all_pairs_count(values: np.ndarray, max_bits: int, block: int = 2048) -> int:
+    """Pairs within max_bits by comparing every pair in numpy blocks (the O(n^2) baseline)."""
+    found = 0
+    for start in range(0, len(values), block):
+        bits = popcount(values[start:start + block, None] ^ values[None, :])
+        found += int(np.triu(bits <= max_bits, k=start + 1).sum())
+    return found
+
+
+def near_duplicate_ratio(folder: Path, max_bits: int = 4) -> None:
+    path = folder / "im0000.jpg"
+    decode = timed(lambda: load_rgb(path), repeat=5)
+    image = load_rgb(path)
+    phash = timed(lambda: perceptual_hash(image), repeat=5)
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 2**63, sum(ISIC_2019_COUNTS.values()), dtype=np.uint64)
+    values[:500] = values[500:1000] ^ np.uint64(0b101)  # 500 planted near-duplicates (2 bits)
+    hashes = [f"{v:016x}" for v in values.tolist()]
+    bucketed = timed(lambda: near_pairs(hashes, max_bits))
+    brute = timed(lambda: all_pairs_count(values, max_bits))
+    assert len(near_pairs(hashes, max_bits)) == all_pairs_count(values, max_bits)
+    print(f"4. near-duplicates: pHash {phash * 1000:.1f} ms vs decode {decode * 1000:.1f} ms per 1024x768 image "
+          f"(ratio {phash / decode:.2f}, goal <= 0.5); search of {len(hashes)} hashes: bucketed {bucketed:.2f} s, "
+          f"all pairs {brute:.2f} s, speed-up {brute / bucketed:.1f} (goal >= 10)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=60)
@@ -99,6 +128,7 @@ def main() -> None:
         decode_ratio(Path(tmp), args.images, args.threads)
         split_ratio()
         render_ratio(Path(tmp))
+        near_duplicate_ratio(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ os.environ.update(
     )
 )
 
-from samderm.config import ConfigError, check_config, load_yaml_strict
+from samderm.config import ConfigError, check_config, load_yaml_strict, public_datasets
 from samderm.matrix import Run, expand_matrix, feature_stores
 from samderm.features.store import STORE_FILES
 from samderm.report.after_run import refresh_report
@@ -151,14 +151,23 @@ def data_inputs():
 
 
 def download_wanted(dataset):
-    """A download rule exists only for real data, when enabled and given a source."""
+    """A download rule exists only for real data, when enabled, given a source and (public sets) drawn from."""
     data = config["data"]
     item = data["download"][dataset]
     return (
         data["download"]["enabled"]
         and data["source"] == "isic2019"
+        and (dataset == "isic2019" or dataset in public_datasets(data))
         and bool(item.get("url") or item.get("files"))
     )
+
+
+def public_set_dirs(use):
+    """{data set: its unpacked folder} of the public sets that data.public.<use> draws from."""
+    return {
+        d: f"{config['data']['download']['dir']}/{d}"
+        for d in config["data"]["public"][use]
+    }
 
 
 # --- features -----------------------------------------------------------------------

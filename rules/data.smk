@@ -1,6 +1,17 @@
 # Data: the demo study or downloads, the manifest, splits and balancing views (samderm.data).
 DATA_CFG = config["data"]
 ISIC_ROOT = DATA_CFG["isic2019"]["root"]
+DOWNLOADS = DATA_CFG["download"]
+PUBLIC = DATA_CFG["public"]
+
+
+# downloads run where snakemake runs (compute nodes often have no internet); data.download.local: false submits them
+if DOWNLOADS["local"]:
+
+    localrules:
+        download_checkpoint,
+
+
 # optional OOD images for tuning only (all to val; data.ood_dir then is all test)
 OOD_TUNE_INPUT = (
     {"ood_tune": DATA_CFG["ood_tune_dir"]} if DATA_CFG.get("ood_tune_dir") else {}
@@ -40,6 +51,7 @@ if download_wanted("isic2019"):
             images=directory(f"{ISIC_ROOT}/ISIC_2019_Training_Input"),
         log:
             "results/logs/download_isic2019.log",
+        localrule: DOWNLOADS["local"]
         conda:
             "../envs/samderm.yaml"
         threads: 1
@@ -48,8 +60,9 @@ if download_wanted("isic2019"):
             runtime=240,
         params:
             dataset="isic2019",
-            download=DATA_CFG["download"]["isic2019"],
-            out_dir=DATA_CFG["isic2019"]["root"],
+            download=DOWNLOADS["isic2019"],
+            out_dir=ISIC_ROOT,
+            partial_dir=f"{DOWNLOADS['dir']}/.partial/isic2019",
         script:
             "../scripts/download_data.py"
 
@@ -58,9 +71,10 @@ if download_wanted("places365"):
 
     rule download_places365:
         output:
-            folder=directory(DATA_CFG["ood_dir"]),
+            folder=directory(f"{DOWNLOADS['dir']}/places365"),
         log:
             "results/logs/download_places365.log",
+        localrule: DOWNLOADS["local"]
         conda:
             "../envs/samderm.yaml"
         threads: 1
@@ -69,10 +83,85 @@ if download_wanted("places365"):
             runtime=120,
         params:
             dataset="places365",
-            download=DATA_CFG["download"]["places365"],
-            out_dir=DATA_CFG["ood_dir"],
+            download=DOWNLOADS["places365"],
+            out_dir=f"{DOWNLOADS['dir']}/places365",
+            partial_dir=f"{DOWNLOADS['dir']}/.partial/places365",
         script:
             "../scripts/download_data.py"
+
+
+if download_wanted("dtd"):
+
+    rule download_dtd:
+        output:
+            folder=directory(f"{DOWNLOADS['dir']}/dtd"),
+        log:
+            "results/logs/download_dtd.log",
+        localrule: DOWNLOADS["local"]
+        conda:
+            "../envs/samderm.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=60,
+        params:
+            dataset="dtd",
+            download=DOWNLOADS["dtd"],
+            out_dir=f"{DOWNLOADS['dir']}/dtd",
+            partial_dir=f"{DOWNLOADS['dir']}/.partial/dtd",
+        script:
+            "../scripts/download_data.py"
+
+
+# not-skin and OOD images drawn from the public sets: {folder}/{category}/*.jpg
+if DATA_CFG["source"] == "isic2019" and PUBLIC["not_skin"]:
+
+    rule draw_not_skin_images:
+        input:
+            **public_set_dirs("not_skin"),
+        output:
+            folder=directory(DATA_CFG["not_skin_dir"]),
+        log:
+            "results/logs/draw_not_skin_images.log",
+        localrule: True
+        conda:
+            "../envs/samderm.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        params:
+            sets=PUBLIC["not_skin"],
+            other_sets=PUBLIC["ood"],
+            seed=PUBLIC["seed"],
+            key="data.public.not_skin",
+        script:
+            "../scripts/draw_public_images.py"
+
+
+if DATA_CFG["source"] == "isic2019" and PUBLIC["ood"]:
+
+    rule draw_ood_images:
+        input:
+            **public_set_dirs("ood"),
+        output:
+            folder=directory(DATA_CFG["ood_dir"]),
+        log:
+            "results/logs/draw_ood_images.log",
+        localrule: True
+        conda:
+            "../envs/samderm.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        params:
+            sets=PUBLIC["ood"],
+            other_sets=PUBLIC["not_skin"],
+            seed=PUBLIC["seed"],
+            key="data.public.ood",
+        script:
+            "../scripts/draw_public_images.py"
 
 
 rule build_manifest:
@@ -83,6 +172,7 @@ rule build_manifest:
         manifest="results/data/manifest.tsv",
         rejected="results/data/rejected.tsv",
         counts="results/data/counts.tsv",
+        near_duplicates="results/data/near_duplicates.tsv",
     log:
         "results/logs/build_manifest.log",
     conda:
@@ -95,6 +185,7 @@ rule build_manifest:
         labels=config["labels"],
         bad_images=DATA_CFG["bad_images"],
         unk=DATA_CFG["unk"],
+        near_duplicate_bits=DATA_CFG["near_duplicate_bits"],
     script:
         "../scripts/build_manifest.py"
 

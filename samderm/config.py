@@ -111,9 +111,65 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
                 "name the file to download it to (null means random weights)"
             )
 
+    problems += _encoder_problems(config, Path(root))
     problems += _data_problems(config["data"], Path(root))
     if not problems and not expand_matrix(config):
         problems.append("matrix.exclude: every combination is excluded, nothing would run")
+    return problems
+
+
+def _download_rule(downloads: Mapping[str, Any], name: str) -> bool:
+    """Whether data.download makes a rule that fetches data set ``name``."""
+    item = downloads.get(name) or {}
+    return bool(downloads.get("enabled") and (item.get("url") or item.get("files")))
+
+
+def public_datasets(data: Mapping[str, Any]) -> list[str]:
+    """The public data sets (places365, dtd) that data.public draws not-skin or OOD images from."""
+    public = data.get("public") or {}
+    return sorted({name for use in ("not_skin", "ood") for name in (public.get(use) or {})})
+
+
+def _public_problems(data: Mapping[str, Any], root: Path) -> list[str]:
+    problems: list[str] = []
+    public, downloads = data.get("public") or {}, data.get("download") or {}
+    not_skin, ood = public.get("not_skin") or {}, public.get("ood") or {}
+    for name in sorted(set(not_skin) & set(ood)):
+        a, b = not_skin[name]["categories"], ood[name]["categories"]
+        if a == "all" and b == "all":
+            problems.append(f"data.public.ood.{name}.categories: 'all' and data.public.not_skin.{name}.categories: 'all' "
+                            "take the same images for training and OOD testing; list the categories of one of them")
+        elif a != "all" and b != "all":
+            from samderm.data.public_sets import category_name
+
+            shared = sorted({category_name(c) for c in a} & {category_name(c) for c in b})
+            if shared:
+                problems.append(f"data.public.ood.{name}.categories: {shared} also in data.public.not_skin.{name}.categories "
+                                "(a category is either not-skin training or OOD, never both)")
+    for name in public_datasets(data):
+        raw = Path(downloads.get("dir", "results/downloads")) / name
+        if (root / raw).is_dir():
+            problems += _unknown_categories(name, root / raw, not_skin, ood)
+        elif not _download_rule(downloads, name):
+            problems.append(f"data.public: draws from {name} but '{raw}' does not exist "
+                            f"(set data.download.enabled and data.download.{name}.url or .files)")
+    return problems
+
+
+def _unknown_categories(name: str, raw: Path, not_skin: Mapping[str, Any], ood: Mapping[str, Any]) -> list[str]:
+    """Listed categories that the already unpacked set lacks (before a download they are checked when drawn)."""
+    from samderm.data.public_sets import CATEGORIES, category_name
+
+    try:
+        available = set(CATEGORIES[name](raw))
+    except (OSError, ValueError) as err:
+        return [f"data.public: cannot read the {name} categories in '{raw}': {err}"]
+    problems = []
+    for use, sets in (("not_skin", not_skin), ("ood", ood)):
+        wanted = (sets.get(name) or {}).get("categories", "all")
+        unknown = [] if wanted == "all" else [c for c in wanted if category_name(c) not in available]
+        if unknown:
+            problems.append(f"data.public.{use}.{name}.categories: unknown {name} categories {unknown}")
     return problems
 
 
@@ -127,18 +183,37 @@ def _data_problems(data: Mapping[str, Any], root: Path) -> list[str]:
         )
     if data["source"] == "demo":
         return problems  # the demo generator writes every folder
-    downloads = data.get("download", {})
+    from samderm.data.download import checksum_problem, download_items
+
+    downloads = data.get("download") or {}
+    for name in ["isic2019", *public_datasets(data)]:
+        if _download_rule(downloads, name):
+            problems += filter(None, (checksum_problem(item, where) for where, item in download_items(name, downloads[name]).items()))
+    public = data.get("public") or {}
     wanted = {
-        "data.isic2019.root": (data["isic2019"]["root"], "isic2019"),
-        "data.not_skin_dir": (data["not_skin_dir"], None),
-        "data.ood_dir": (data["ood_dir"], "places365"),
+        "data.isic2019.root": (data["isic2019"]["root"], _download_rule(downloads, "isic2019"),
+                               " (or set data.download.enabled and data.download.isic2019)"),
+        "data.not_skin_dir": (data["not_skin_dir"], bool(public.get("not_skin")),
+                              " (your own not-skin folder, or draw it from public sets with data.public.not_skin)"),
+        "data.ood_dir": (data["ood_dir"], bool(public.get("ood")), " (or draw it from public sets with data.public.ood)"),
     }
-    for key, (path, download) in wanted.items():
-        item = downloads.get(download, {}) if download else {}
-        fetched = downloads.get("enabled") and (item.get("url") or item.get("files"))
-        if not fetched and not (root / path).is_dir():
-            problems.append(f"{key}: folder '{path}' does not exist" + (
-                f" (or set data.download.enabled and data.download.{download}.url)" if download else ""))
+    for key, (path, made_by_a_rule, hint) in wanted.items():
+        if not made_by_a_rule and not (root / path).is_dir():
+            problems.append(f"{key}: folder '{path}' does not exist{hint}")
+    return problems + _public_problems(data, root)
+
+
+def _encoder_problems(config: Mapping[str, Any], root: Path) -> list[str]:
+    from samderm.data.download import checksum_problem
+
+    problems = []
+    for size, encoder in config["encoders"].items():
+        sha256 = encoder.get("sha256")
+        fetched = encoder.get("url") and encoder.get("checkpoint") and size in config["matrix"]["encoders"]
+        if (fetched and not (root / encoder["checkpoint"]).is_file()) or sha256 is not None:
+            problem = checksum_problem({"sha256": sha256}, f"encoders.{size}", md5_allowed=False)
+            if problem:
+                problems.append(problem)
     return problems
 
 

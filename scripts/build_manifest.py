@@ -17,4 +17,5 @@ build_manifest_files(
     bad_images=snakemake.params.bad_images,
     unk=snakemake.params.unk,
     threads=snakemake.threads,
+    near_duplicate_bits=snakemake.params.near_duplicate_bits,
 )

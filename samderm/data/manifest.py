@@ -17,12 +17,15 @@ from samderm.data import isic
 from samderm.data.folders import check_disjoint, folder_image_id, scan_images
 from samderm.data.images import BadImageError, load_rgb
 from samderm.data.labels import UNK, LabelMap, label_map
+from samderm.data.near_duplicates import merged_group_counts, near_duplicate_groups, perceptual_hash
 from samderm.io import write_tsv
 from samderm.logs import progress
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["image_id", "path", "source", "lesion_class", "malignancy", "lesion_id", "status", "reason", "mask_path", "category"]
+# group_id: the split group, lesion_id merged with near-duplicates; phash: its perceptual hash
+COLUMNS = ["image_id", "path", "source", "lesion_class", "malignancy", "lesion_id", "status", "reason", "mask_path",
+           "category", "group_id", "phash"]
 SOURCES = ("lesion", "not_skin", "ood")
 TUNING_OOD_PREFIX = "ood_tune"  # image ids of data.ood_tune_dir: ood_tune__{relative path}
 BAD_IMAGE_POLICIES = ("fail", "skip")
@@ -122,21 +125,24 @@ def tuning_ood_rows(tune_dir: Path, not_skin_dir: Path, not_skin: list[Path],
     return folder_rows(tune_dir, "ood", tune, id_prefix=TUNING_OOD_PREFIX)
 
 
-def _decode_reason(path: str) -> str:
+def _decode(path: str, hash_image: bool) -> tuple[str, str]:
+    """(reason it cannot be used or '', its perceptual hash or '')."""
     try:
-        load_rgb(path)
+        image = load_rgb(path)
     except BadImageError as err:
-        return err.reason
-    return ""
+        return err.reason, ""
+    return "", perceptual_hash(image) if hash_image else ""
 
 
-def check_images(rows: list[dict[str, str]], threads: int = 1) -> None:
-    """Fully decode every still-ok image; mark the ones that fail as rejected (in place)."""
+def check_images(rows: list[dict[str, str]], threads: int = 1, hash_images: bool = False) -> None:
+    """Fully decode every still-ok image; mark the ones that fail as rejected (in place), and
+    with ``hash_images`` fill ``phash`` from the same decode."""
     todo = [r for r in rows if r["status"] == "ok"]
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        reasons = pool.map(_decode_reason, [r["path"] for r in todo])
+        results = pool.map(_decode, [r["path"] for r in todo], [hash_images] * len(todo))
         # the bar first in zip(), so it is drained and closes at 100%
-        for reason, row in zip(progress(reasons, desc="decode images", total=len(todo), unit="img"), todo):
+        for (reason, phash), row in zip(progress(results, desc="decode images", total=len(todo), unit="img"), todo):
+            row["phash"] = phash
             if reason:
                 row.update(status="rejected", reason=reason)
 
@@ -164,12 +170,15 @@ def build_manifest(
     masks_dir: str | Path | None = None,
     threads: int = 1,
     ood_tune_dir: str | Path | None = None,
+    near_duplicate_bits: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scan the ISIC 2019 files, the not-skin and the OOD folder; return (manifest, counts).
 
     ``masks_dir``: optional folder of ``{image}_mask.png``. ``ood_tune_dir``: optional folder
     of OOD images for tuning only (see ``tuning_ood_rows``). ``bad_images: fail`` raises
     BadInputError naming every bad file; ``skip`` keeps them as ``rejected`` rows.
+    ``near_duplicate_bits``: merge lesion groups of images whose pHashes differ in at most
+    this many bits into one ``group_id`` (None: group_id = lesion_id).
     """
     if bad_images not in BAD_IMAGE_POLICIES:
         raise ValueError(f"data.bad_images: must be one of {list(BAD_IMAGE_POLICIES)}, got {bad_images!r}")
@@ -189,9 +198,13 @@ def build_manifest(
     rows += folder_rows(ood_dir, "ood", ood)
     if ood_tune_dir:
         rows += tuning_ood_rows(Path(ood_tune_dir), not_skin_dir, not_skin, ood_dir, ood)
-    check_images(rows, threads)
-    manifest = pd.DataFrame(rows, columns=COLUMNS)
+    check_images(rows, threads, hash_images=near_duplicate_bits is not None)
+    manifest = pd.DataFrame(rows, columns=COLUMNS).fillna("")
+    manifest["group_id"], pairs = near_duplicate_groups(manifest, near_duplicate_bits)
     counts = count_sources(manifest)
+    counts["near_duplicate_merges"] = counts["source"].map(merged_group_counts(manifest)).fillna(0).astype(int)
+    log.info("near-duplicates (pHash within %s bits): %d pair(s) merged %d lesion group(s)%s", near_duplicate_bits,
+             len(pairs), int(counts["near_duplicate_merges"].sum()), "".join(f"\n  {p.image_id} ~ {p.twin_id} ({p.bits} bits)" for p in pairs.head(20).itertuples()))
     log.info("manifest counts:\n%s", counts.to_string(index=False))
 
     bad = manifest[manifest["status"] == "rejected"]
@@ -217,3 +230,5 @@ def build_manifest_files(outputs: Mapping[str, str | Path], **build_args: Any) -
     """``build_manifest(**build_args)`` written to outputs ``manifest``, ``rejected``, ``counts``."""
     manifest, counts = build_manifest(**build_args)
     write_manifest(manifest, counts, outputs["manifest"], outputs["rejected"], outputs["counts"])
+    if "near_duplicates" in outputs:  # the pairs that merged groups, for a reader to check
+        write_tsv(near_duplicate_groups(manifest, build_args.get("near_duplicate_bits"))[1], outputs["near_duplicates"])

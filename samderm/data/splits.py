@@ -1,4 +1,5 @@
-"""Train/val/test splits: stratified by class, grouped by lesion_id, seeded; OOD images to
+"""Train/val/test splits: stratified by class, grouped by the manifest's group_id (lesion_id
+merged with near-duplicates), seeded; OOD images to
 val (tuning) or test by whole categories, so tuning never sees a test OOD category.
 
 sklearn has no grouped *and* stratified split with arbitrary fractions, so the three-way
@@ -137,13 +138,15 @@ def ood_protocol(splits: pd.DataFrame) -> str:
 def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any]) -> pd.DataFrame:
     """``image_id, split, fold, ood_protocol`` for every ``ok`` row of the manifest."""
     fractions, folds, ood_val, seed = _validate(splits_cfg)
-    if "category" not in manifest:
-        raise ValueError("manifest: no `category` column (the OOD split needs it); rebuild the manifest with build_manifest")
+    missing = [c for c in ("category", "group_id") if c not in manifest]
+    if missing:
+        raise ValueError(f"manifest: no {missing} column(s) (the OOD split needs category, the grouping group_id); "
+                         "rebuild the manifest with build_manifest")
     ok = manifest[manifest["status"] == "ok"].reset_index(drop=True)
     trainable = ok[ok["source"].isin(["lesion", "not_skin"])]
     # stratify by lesion class; not-skin images form one more class of solo groups
     strata = trainable["lesion_class"].where(trainable["source"] == "lesion", "not_skin")
-    split = grouped_stratified_split(strata, trainable["lesion_id"], fractions, seed)
+    split = grouped_stratified_split(strata, trainable["group_id"], fractions, seed)
     out = pd.DataFrame({"image_id": trainable["image_id"], "split": split, "fold": -1, "ood_protocol": ""})
 
     ood = ok[ok["source"] == "ood"]
@@ -157,7 +160,7 @@ def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any]) -> pd.Dat
         dev_strata = dev_rows["lesion_class"].where(dev_rows["source"] == "lesion", "not_skin")
         kfold = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
         fold = np.full(len(dev_rows), -1)
-        for k, (_, held) in enumerate(kfold.split(dev_rows, dev_strata, dev_rows["lesion_id"])):
+        for k, (_, held) in enumerate(kfold.split(dev_rows, dev_strata, dev_rows["group_id"])):
             fold[held] = k
         out.loc[dev.to_numpy(), "fold"] = fold
     _log_counts(out, ok)

@@ -152,9 +152,11 @@ def test_written_files_follow_the_contract(isic_layout, folders, labels_cfg, tmp
     out = tmp_path / "out"
     write_manifest(manifest, counts, out / "manifest.tsv", out / "rejected.tsv", out / "counts.tsv")
     assert read_tsv(out / "manifest.tsv").columns.tolist() == [
-        "image_id", "path", "source", "lesion_class", "malignancy", "lesion_id", "status", "reason", "mask_path", "category"]
+        "image_id", "path", "source", "lesion_class", "malignancy", "lesion_id", "status", "reason", "mask_path",
+        "category", "group_id", "phash"]
     assert read_tsv(out / "rejected.tsv")["image_id"].tolist() == ["b"]
-    assert read_tsv(out / "counts.tsv").columns.tolist() == ["source", "found", "used", "rejected", "excluded"]
+    assert read_tsv(out / "counts.tsv").columns.tolist() == ["source", "found", "used", "rejected", "excluded",
+                                                             "near_duplicate_merges"]
 
 
 @pytest.mark.parametrize("labels_patch, message", [

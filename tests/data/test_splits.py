@@ -27,7 +27,8 @@ def synthetic_manifest(seed_offset: int = 0) -> pd.DataFrame:
               "category": "not_skin"} for i in range(40)]
     rows += [{"image_id": f"ood{i}", "source": "ood", "lesion_class": "", "lesion_id": f"solo_ood{i}", "status": "ok",
               "category": f"kind{i % 4}"} for i in range(11)]  # 4 categories of 3, 3, 3 and 2 images
-    return pd.DataFrame(rows)
+    manifest = pd.DataFrame(rows)
+    return manifest.assign(group_id=manifest["lesion_id"])  # no near-duplicates here
 
 
 def test_no_lesion_crosses_splits_and_classes_are_stratified():

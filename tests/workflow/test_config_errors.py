@@ -12,6 +12,7 @@ import pytest
 from samderm.config import ConfigError, config_problems, load_yaml_strict
 from tests.conftest import SNAKEMAKE, copy_workflow
 
+MD5 = "e27b17d8d44f4af9a78502beb927f808"  # an md5 (Places365 val_256.tar), 32 hex digits
 CASES = {
     "unknown loss": (
         "matrix: {experiments: [exp1], losses: [wce, hinge], architectures: [parallel]}",
@@ -27,7 +28,43 @@ CASES = {
     ),
     "missing data path": (
         "data: {source: isic2019, isic2019: {root: /nonexistent/isic}, not_skin_dir: /nonexistent/ns, ood_dir: /nonexistent/ood}",
-        ["data.isic2019.root", "/nonexistent/isic", "does not exist"],
+        ["data.isic2019.root", "/nonexistent/isic", "does not exist", "data.not_skin_dir: folder '/nonexistent/ns'",
+         "data.ood_dir: folder '/nonexistent/ood'"],
+    ),
+    "downloads enabled without checksums": (
+        "data: {source: isic2019, download: {enabled: true}}",
+        [f"data.download.isic2019.files.{key}.sha256: missing" for key in ("images", "ground_truth", "metadata")],
+    ),
+    "malformed sha256": (
+        "data: {source: isic2019, download: {enabled: true, isic2019: {files: {metadata: {sha256: xyz}}}}}",
+        ["data.download.isic2019.files.metadata.sha256: 'xyz' is not a sha256 (64 hex digits)"],
+    ),
+    "md5 where a sha256 is expected": (
+        "data: {source: isic2019, download: {enabled: true, isic2019: {files: {metadata: {sha256: %s}}}}}" % MD5,
+        ["data.download.isic2019.files.metadata.sha256: '%s' is an md5" % MD5,
+         "write it as data.download.isic2019.files.metadata.md5"],
+    ),
+    "malformed md5 of a public set": (
+        "data: {source: isic2019, download: {enabled: true, places365: {files: {images: {md5: nothex}}}},"
+        " public: {ood: {places365: {categories: all}}}}",
+        ["data.download.places365.files.images.md5: 'nothex' is not an md5"],
+    ),
+    "checkpoint URL without sha256": (
+        "encoders: {tiny: {checkpoint: results/checkpoints/t.pt, url: 'https://example.org/sam2.1_hiera_tiny.pt'}}",
+        ["encoders.tiny.sha256: missing"],
+    ),
+    "checkpoint md5 instead of sha256": (
+        "encoders: {tiny: {checkpoint: results/checkpoints/t.pt, url: 'https://example.org/t.pt', sha256: %s}}" % MD5,
+        ["encoders.tiny.sha256: '%s' is an md5 (32 hex digits), not a sha256 (64)\n" % MD5],
+    ),
+    "one category both not-skin and OOD": (
+        "data: {public: {not_skin: {places365: {categories: [kitchen, /s/street]}},"
+        " ood: {places365: {categories: [street, canyon]}}}, source: isic2019}",
+        ["data.public.ood.places365.categories: ['street'] also in data.public.not_skin.places365.categories"],
+    ),
+    "a public set that nothing downloads": (
+        "data: {source: isic2019, public: {ood: {dtd: {categories: all}}}}",
+        ["data.public: draws from dtd but 'results/downloads/dtd' does not exist"],
     ),
     "OOD folder inside the not-skin folder": (
         "data: {not_skin_dir: results/data/not_skin, ood_dir: results/data/not_skin/places}",
@@ -90,6 +127,21 @@ def test_all_problems_are_reported_together(repo):
     problems = config_problems(config, root=repo)
     assert any("unknown loss 'nope'" in p for p in problems)
     assert any("100 px" in p for p in problems)
+
+
+def test_categories_missing_from_an_unpacked_set_are_named(repo, tmp_path):
+    config = load_yaml_strict(repo / "config/config.yaml")
+    from snakemake.utils import validate
+
+    validate(config, str(repo / "config/schema.yaml"))
+    for folder in ("isic", "ns"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "raw/dtd/dtd/images/banded").mkdir(parents=True)
+    config["data"].update(source="isic2019", isic2019={"root": "isic", "masks": None}, not_skin_dir="ns",
+                          ood_dir="ood", public={"seed": 0, "not_skin": {}, "ood": {"dtd": {"categories": ["banded", "bandd"]}}})
+    config["data"]["download"]["dir"] = "raw"
+    assert config_problems(config, root=tmp_path) == [
+        "data.public.ood.dtd.categories: unknown dtd categories ['bandd']"]
 
 
 def test_duplicate_keys_name_the_file_and_line(tmp_path):
