@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from samderm.losses.parameters import loss_config_problems
 from samderm.matrix import AXES, CROPS, architecture_type, expand_matrix
 
 # SAM2's Hiera backbone downsamples by 32 and its windowed attention needs whole windows
@@ -111,6 +112,7 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
                 "name the file to download it to (null means random weights)"
             )
 
+    problems += loss_config_problems(config["losses"])
     problems += _data_problems(config["data"], Path(root))
     if not problems and not expand_matrix(config):
         problems.append("matrix.exclude: every combination is excluded, nothing would run")

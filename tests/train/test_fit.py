@@ -69,8 +69,8 @@ def test_the_selected_epoch_is_the_best_validation_state(arch):
 
 @pytest.mark.parametrize("loss,sampler", [
     ({"type": "focal", "gamma": 2.0}, "class_balanced"),
-    ({"type": "ldam", "max_m": 0.5, "s": 30.0, "drw_epoch": 3, "beta": 0.999}, "instance"),
-    ({"type": "lmf", "alpha": 1.0, "lmf_beta": 1.0, "gamma": 2.0, "max_m": 0.5, "s": 30.0}, "class_balanced"),
+    ({"type": "ldam_drw", "max_m": 0.5, "s": 30.0, "drw_epoch": 3, "drw_beta": 0.999}, "instance"),
+    ({"type": "lmf", "alpha": 1.0, "beta": 1.0, "gamma": 2.0, "max_m": 0.5, "s": 30.0}, "class_balanced"),
     ({"type": "weighted_ce", "weighting": "none", "balanced_mixup": {"alpha": 0.2}}, "instance"),
 ])
 def test_every_loss_and_sampler_learns_the_lesion_task(data, loss, sampler):
