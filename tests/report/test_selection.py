@@ -88,3 +88,11 @@ def test_means_equal_but_for_float_rounding_count_as_a_tie():
     means = over_seeds(tidy, "val", ["macro_f1", "balanced_accuracy"]).set_index("loss")["macro_f1_mean"]
     assert means["lmf"] > means["wce"]  # the float means differ ...
     assert select_best(tidy, "macro_f1", ["task"]).loc[0, "loss"] == "wce"  # ... yet it is a tie: matrix order
+
+
+def test_the_table_notes_state_the_tie_rule(tidy):
+    from samderm.report.summaries import classification_tables
+
+    tables = classification_tables(tidy, "macro_f1")
+    for name in ("best_models", "architectures", "losses"):
+        assert "ties go to the higher mean validation balanced accuracy, then to the configuration listed first" in tables[name][2]
