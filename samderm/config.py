@@ -93,6 +93,7 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
                 f"experiments.{name}.balancing: unknown balancing strategy '{exp['balancing']}' "
                 f"(defined: {', '.join(config['balancing'])})"
             )
+    problems += loss_config_problems(config["losses"])
     for name, arch in config["architectures"].items():
         if arch["type"] != "ensemble":
             continue
@@ -112,7 +113,6 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
                 "name the file to download it to (null means random weights)"
             )
 
-    problems += loss_config_problems(config["losses"])
     problems += _data_problems(config["data"], Path(root))
     if not problems and not expand_matrix(config):
         problems.append("matrix.exclude: every combination is excluded, nothing would run")
