@@ -96,6 +96,7 @@ def run_params(wildcards):
         "architecture": config["architectures"][run.architecture],
         "labels": {**config["labels"], "unk": config["data"]["unk"]},
         "training": config["training"],
+        "isic_submission": config["isic_submission"],
         "run": run.as_dict(),
     }
 

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from samderm.losses.parameters import loss_config_problems
 from samderm.matrix import AXES, CROPS, architecture_type, expand_matrix
 
 # SAM2's Hiera backbone downsamples by 32 and its windowed attention needs whole windows
@@ -92,6 +93,7 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
                 f"experiments.{name}.balancing: unknown balancing strategy '{exp['balancing']}' "
                 f"(defined: {', '.join(config['balancing'])})"
             )
+    problems += loss_config_problems(config["losses"])
     for name, arch in config["architectures"].items():
         if arch["type"] != "ensemble":
             continue

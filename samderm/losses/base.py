@@ -1,4 +1,4 @@
-"""What every loss shares: soft targets, class weights, mean over the batch."""
+"""What every loss shares: soft targets, class weights, the (weighted) mean over the batch."""
 
 from __future__ import annotations
 
@@ -44,13 +44,20 @@ def effective_number_weights(class_counts: Sequence[int], beta: float) -> torch.
     return normalised((1.0 - beta) / (1.0 - torch.pow(beta, counts)))
 
 
+def class_weighted_mean(per_sample: torch.Tensor, soft: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """sum_i w_i l_i / sum_i w_i with the sample weight w_i = sum_j w_j y_ij: the convention of
+    F.cross_entropy(weight=...) and of the LDAM-DRW code for one-hot y, and the same number for
+    soft targets that are one-hot. Without weights, the plain mean over samples."""
+    if weights is None:
+        return per_sample.mean()
+    sample_weights = soft @ weights.to(soft.device)
+    return (sample_weights * per_sample).sum() / sample_weights.sum()
+
+
 def weighted_soft_ce(logits: torch.Tensor, soft: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    """mean_i -sum_j w_j y_ij log softmax(z_i)_j; with one-hot y this is class-weighted CE
-    averaged over samples (not over weights), so hard and soft targets agree."""
-    per_class = -soft * torch.log_softmax(logits, dim=1)
-    if weights is not None:
-        per_class = per_class * weights.to(logits.device)
-    return per_class.sum(dim=1).mean()
+    """Cross-entropy -sum_j y_ij log softmax(z_i)_j per sample, class-weighted mean over samples."""
+    per_sample = -(soft * torch.log_softmax(logits, dim=1)).sum(dim=1)
+    return class_weighted_mean(per_sample, soft, weights)
 
 
 class ClassLoss(nn.Module):

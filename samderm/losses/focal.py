@@ -10,7 +10,9 @@ from samderm.losses.base import ClassLoss, as_soft_targets
 
 
 def focal_loss(logits: torch.Tensor, soft: torch.Tensor, gamma: float, alpha: torch.Tensor | None = None) -> torch.Tensor:
-    """mean_i -sum_j alpha_j y_ij (1 - p_ij)^gamma log p_ij."""
+    """mean_i -sum_j alpha_j y_ij (1 - p_ij)^gamma log p_ij: Lin et al.'s alpha_t factor on each
+    sample's term and the plain mean over samples (not divided by sum alpha_t), as in the focal
+    loss the LMF reference code uses; alpha here is a balancing factor, not a class weight."""
     log_p = torch.log_softmax(logits, dim=1)
     per_class = -soft * (1.0 - log_p.exp()).pow(gamma) * log_p
     if alpha is not None:

@@ -29,13 +29,34 @@ def over_seeds(tidy: pd.DataFrame, split: str, metrics: Sequence[str]) -> pd.Dat
     return wide[keys + ordered + ["n_seeds"]]
 
 
+# tiny validation sets tie often: equal means (to this many decimals) go to the tie-breakers
+TIE_DECIMALS = 12
+TIE_RULE = ("ties go to the higher mean validation {second}, then to the configuration listed first in the "
+            "config's matrix (experiments, losses, architectures, crops, encoders, resolutions in their order)")
+
+
+def second_key(metric: str) -> str:
+    """The tie-breaking validation metric: balanced accuracy, or macro-F1 when selecting by it."""
+    return "macro_f1" if metric == "balanced_accuracy" else "balanced_accuracy"
+
+
+def tie_rule(metric: str) -> str:
+    return TIE_RULE.format(second=second_key(metric).replace("_", " "))
+
+
 def select_best(tidy: pd.DataFrame, metric: str, group_by: Sequence[str] = ("task",)) -> pd.DataFrame:
     """For each ``group_by`` group, the configuration with the highest mean ``metric`` on the
-    validation split (ties: the first configuration in sorted key order). Test values play no part."""
-    val = over_seeds(tidy, SELECTION_SPLIT, [metric])
-    score = f"{metric}_mean"
-    ranked = val.sort_values([*group_by, score, *CONFIG_KEYS],
-                             ascending=[True] * len(group_by) + [False] + [True] * len(CONFIG_KEYS), kind="stable")
+    validation split; ties (equal to TIE_DECIMALS) go to the higher mean val ``second_key(metric)``,
+    then to the configuration whose runs come first in ``tidy`` (runs.tsv keeps the matrix order
+    of the config). Test values play no part."""
+    second = second_key(metric)
+    val = over_seeds(tidy, SELECTION_SPLIT, [metric, second])
+    order = tidy.drop_duplicates(CONFIG_KEYS)[CONFIG_KEYS].assign(_matrix_order=lambda t: range(len(t)))
+    val = val.merge(order, on=CONFIG_KEYS, how="left", validate="many_to_one")
+    score, tie = f"{metric}_mean", f"{second}_mean"
+    val["_score"], val["_tie"] = val[score].round(TIE_DECIMALS), val[tie].round(TIE_DECIMALS)
+    ranked = val.sort_values([*group_by, "_score", "_tie", "_matrix_order"],
+                             ascending=[True] * len(group_by) + [False, False, True], kind="stable")
     best = ranked.groupby(list(group_by), sort=True).head(1)
     keep = list(dict.fromkeys([*group_by, *CONFIG_KEYS, "task"]))
     return best[keep + [score]].rename(columns={score: f"val_{metric}"}).reset_index(drop=True)

@@ -12,7 +12,7 @@ from samderm.data.labels import label_map
 from samderm.io import read_json, read_tsv
 from samderm.ood.metrics import convention
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_ood_runs, read_runs, run_from_dir
-from samderm.report.selection import best_on_test, over_seeds, select_best
+from samderm.report.selection import best_on_test, over_seeds, select_best, tie_rule
 from samderm.report.tables import write_table
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,8 @@ def _task_order(table: pd.DataFrame, *keys: str) -> pd.DataFrame:
 
 
 def _chosen_note(metric: str) -> str:
-    return (f"Chosen on the validation split by mean {metric} over seeds; reported on the test split as mean ± "
-            "sample standard deviation over seeds (no spread with one seed).")
+    return (f"Chosen on the validation split by mean {metric} over seeds ({tie_rule(metric)}); reported on the test "
+            "split as mean ± sample standard deviation over seeds (no spread with one seed).")
 
 
 # --- classification -------------------------------------------------------------------------

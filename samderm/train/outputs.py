@@ -63,7 +63,10 @@ def evaluate(predictions: pd.DataFrame, tasks: Mapping[str, list[str]]) -> dict[
 
 
 def write_run_outputs(out_dir: str | Path, run: Mapping[str, Any], predictions: pd.DataFrame,
-                      tasks: Mapping[str, list[str]], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                      tasks: Mapping[str, list[str]], extra: Mapping[str, Any] | None = None,
+                      unk_column: bool = False) -> dict[str, Any]:
+    """predictions.tsv, metrics.json, and the lesion test split as ISIC 2019 submission and ground
+    truth (``unk_column``: with the UNK column of the official 2019 test format)."""
     out = Path(out_dir)
     write_tsv(predictions, out / "predictions.tsv")
     metrics = {"run": dict(run), **(extra or {}), "tasks": evaluate(predictions, tasks)}
@@ -71,7 +74,7 @@ def write_run_outputs(out_dir: str | Path, run: Mapping[str, Any], predictions: 
     test = predictions[(predictions["task"] == "lesion") & (predictions["split"] == "test")]
     classes = tasks["lesion"]
     submission, truth = isic_tables(test["image_id"], test["label"].map({c: i for i, c in enumerate(classes)}),
-                                    test[[f"p_{c}" for c in classes]].to_numpy(dtype=float), classes)
+                                    test[[f"p_{c}" for c in classes]].to_numpy(dtype=float), classes, unk_column)
     write_csv(submission, out / "isic_submission.csv")
     write_csv(truth, out / "isic_ground_truth.csv")
     for task, splits in metrics["tasks"].items():

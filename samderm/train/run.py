@@ -11,6 +11,7 @@ import torch
 
 from samderm.heads import save_head
 from samderm.io import read_tsv, write_tsv
+from samderm.losses import resolve_drw_epoch
 from samderm.train.data import build_run_data
 from samderm.train.ensemble import average_predictions
 from samderm.train.fit import HISTORY_COLUMNS, train_heads
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 
 def train_run(manifest: str | Path, splits: str | Path, views: str | Path, store_dirs: Sequence[str | Path],
               params: Mapping[str, Any], out_dir: str | Path, threads: int = 1) -> dict[str, Any]:
-    """``params`` as run_params() gives them: experiment, loss, architecture, labels, training, run."""
+    """``params`` as run_params() gives them: experiment, loss, architecture, labels, training,
+    isic_submission, run."""
     from samderm.features.store import load_features  # the features part owns the store format
 
     torch.set_num_threads(max(1, int(threads)))
@@ -31,12 +33,15 @@ def train_run(manifest: str | Path, splits: str | Path, views: str | Path, store
     data = build_run_data(read_tsv(views), read_tsv(manifest), view_ids, features, tasks, splits=read_tsv(splits))
     run = params["run"]
     log.info("training %s", "/".join(str(v) for v in run.values()))
-    model, history = train_heads(data, params["architecture"], params["loss"], params["experiment"],
+    loss = resolve_drw_epoch(params["loss"], int(params["experiment"]["epochs"]))
+    if loss.get("drw_epoch") is not None:
+        log.info("deferred re-weighting from epoch %d of %d", loss["drw_epoch"], params["experiment"]["epochs"])
+    model, history = train_heads(data, params["architecture"], loss, params["experiment"],
                                  seed=int(run["seed"]), device=params["training"].get("device", "auto"))
     out = Path(out_dir)
     save_head(model, out / "model.pt")
     write_tsv(history, out / "history.tsv")
-    return write_run_outputs(out, run, prediction_table(model, data), tasks)
+    return write_run_outputs(out, run, prediction_table(model, data), tasks, unk_column=_unk_column(params))
 
 
 def ensemble_run(member_predictions: Sequence[str | Path], params: Mapping[str, Any], out_dir: str | Path) -> dict[str, Any]:
@@ -48,4 +53,9 @@ def ensemble_run(member_predictions: Sequence[str | Path], params: Mapping[str, 
     out = Path(out_dir)
     write_tsv(pd.DataFrame(columns=HISTORY_COLUMNS), out / "history.tsv")
     return write_run_outputs(out, params["run"], predictions, tasks,
-                             extra={"members": list(params["architecture"].get("members", []))})
+                             extra={"members": list(params["architecture"].get("members", []))},
+                             unk_column=_unk_column(params))
+
+
+def _unk_column(params: Mapping[str, Any]) -> bool:
+    return bool(params.get("isic_submission", {}).get("unk_column", False))

@@ -1,9 +1,9 @@
-"""Each loss against values computed by hand from its paper's formula."""
+"""Each loss against values computed in the test, with numpy, from its paper's equation
+(and the public reference code's conventions where the paper leaves one open)."""
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -11,17 +11,55 @@ import torchvision
 from samderm.losses import FocalLoss, LDAMLoss, LMFLoss, WeightedCrossEntropy, build_loss, cosine_scale, ldam_margins
 from samderm.losses.base import effective_number_weights, inverse_frequency_weights
 
+COUNTS = [50, 8, 2]
+COS = np.array([[0.9, -0.2, 0.1], [0.3, 0.6, -0.5], [-0.4, 0.2, 0.7], [0.1, 0.8, 0.0], [0.5, -0.1, 0.2]])
+TARGET = np.array([0, 1, 2, 1, 2])
 
-def log_softmax_of(logits, j):
-    return logits[j] - math.log(sum(math.exp(v) for v in logits))
+
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def test_weighted_ce_by_hand():
-    # counts 3:1 -> inverse-frequency weights 1/3 : 1, scaled to sum 2 -> 0.5, 1.5
-    loss = WeightedCrossEntropy([3, 1], "inverse_frequency")
-    value = loss(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1]))
-    expected = (-0.5 * log_softmax_of([2.0, 0.0], 0) - 1.5 * log_softmax_of([0.0, 1.0], 1)) / 2
-    assert value.item() == pytest.approx(expected, rel=1e-6)
+def nll(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """-log softmax(z_i)_{y_i} per sample."""
+    return -log_softmax(z)[np.arange(len(y)), y]
+
+
+def t(a) -> torch.Tensor:
+    return torch.tensor(np.asarray(a), dtype=torch.float32)
+
+
+# --- weighted cross-entropy: sum_i w_{y_i} l_i / sum_i w_{y_i} -----------------------------------
+
+def test_weighted_ce_is_the_weighted_mean_by_hand():
+    logits = np.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.5], [0.3, -0.2, 0.1], [1.0, 1.0, 0.0]])
+    y = np.array([0, 1, 2, 0])
+    w = 1.0 / np.array(COUNTS, dtype=float)
+    w = w * 3 / w.sum()  # inverse frequency, scaled to sum to the number of classes
+    expected = (w[y] * nll(logits, y)).sum() / w[y].sum()
+    value = WeightedCrossEntropy(COUNTS, "inverse_frequency")(t(logits), torch.tensor(y))
+    assert value.item() == pytest.approx(expected, abs=1e-5)
+    assert abs(expected - (w[y] * nll(logits, y)).mean()) > 0.1  # the two conventions differ on this batch
+
+
+def test_weighted_ce_equals_torch_cross_entropy_with_class_weights():
+    logits, y = torch.randn(64, 5, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 5
+    loss = WeightedCrossEntropy([100, 30, 10, 3, 1], "effective_number", 0.99)
+    reference = torch.nn.functional.cross_entropy(logits, y, weight=loss.weights)
+    torch.testing.assert_close(loss(logits, y), reference, rtol=0, atol=0)
+
+
+def test_soft_targets_weight_each_sample_by_sum_of_class_weights_times_targets():
+    logits = np.array([[1.0, 0.0, -1.0], [0.2, 0.4, 0.1]])
+    soft = np.array([[0.7, 0.3, 0.0], [0.0, 0.25, 0.75]])
+    w = np.array([0.2, 0.8, 2.0])
+    per_sample = -(soft * log_softmax(logits)).sum(axis=1)
+    sample_w = soft @ w
+    expected = (sample_w * per_sample).sum() / sample_w.sum()
+    loss = WeightedCrossEntropy([1, 1, 1], "none")
+    loss.weights = t(w)
+    assert loss(t(logits), t(soft)).item() == pytest.approx(expected, abs=1e-5)
 
 
 def test_weighting_none_is_plain_cross_entropy():
@@ -37,10 +75,19 @@ def test_class_weights_by_hand():
     assert effective_number_weights([1, 2], 0.9).tolist() == pytest.approx([2 * x / sum(w) for x in w])
 
 
-def test_focal_by_hand():
-    p = math.exp(log_softmax_of([1.0, 0.0], 0))
-    value = FocalLoss(2, gamma=2.0)(torch.tensor([[1.0, 0.0]]), torch.tensor([0]))
-    assert value.item() == pytest.approx(-((1 - p) ** 2) * math.log(p), rel=1e-6)
+# --- focal (Lin et al. 2017): mean_i -alpha_t (1 - p_t)^gamma log p_t ------------------------------
+
+def focal_by_hand(z: np.ndarray, y: np.ndarray, gamma: float, alpha: np.ndarray | None = None) -> float:
+    log_pt = log_softmax(z)[np.arange(len(y)), y]
+    alpha_t = np.ones(len(y)) if alpha is None else alpha[y]
+    return float(np.mean(-alpha_t * (1 - np.exp(log_pt)) ** gamma * log_pt))
+
+
+def test_focal_with_per_class_alpha_by_hand():
+    z = 4 * COS
+    alpha = np.array([0.25, 1.5, 3.0])
+    value = FocalLoss(3, gamma=2.0, alpha=alpha.tolist())(t(z), torch.tensor(TARGET))
+    assert value.item() == pytest.approx(focal_by_hand(z, TARGET, 2.0, alpha), abs=1e-5)
 
 
 def test_focal_with_gamma_zero_is_cross_entropy():
@@ -51,10 +98,26 @@ def test_focal_with_gamma_zero_is_cross_entropy():
 
 def test_binary_focal_matches_torchvision_sigmoid_focal_loss():
     # softmax over logits (0, z) is sigmoid(z) for class 1; alpha (1-a, a) is torchvision's alpha_t
-    z, t = torch.randn(32), torch.randint(0, 2, (32,))
-    ours = FocalLoss(2, gamma=2.0, alpha=[0.75, 0.25])(torch.stack([torch.zeros_like(z), z], dim=1), t)
-    reference = torchvision.ops.sigmoid_focal_loss(z, t.float(), alpha=0.25, gamma=2.0, reduction="mean")
+    z, y = torch.randn(32), torch.randint(0, 2, (32,))
+    ours = FocalLoss(2, gamma=2.0, alpha=[0.75, 0.25])(torch.stack([torch.zeros_like(z), z], dim=1), y)
+    reference = torchvision.ops.sigmoid_focal_loss(z, y.float(), alpha=0.25, gamma=2.0, reduction="mean")
     assert ours.item() == pytest.approx(reference.item(), rel=1e-5)
+
+
+# --- LDAM (Cao et al. 2019): CE(s * (cos - m_y e_y)), m_j = C / n_j^(1/4), max m = max_m ----------
+
+def ldam_by_hand(cos: np.ndarray, y: np.ndarray, counts, max_m: float, s: float, w: np.ndarray | None = None) -> float:
+    m = 1.0 / np.array(counts, dtype=float) ** 0.25
+    m = m * max_m / m.max()
+    shifted = cos - np.eye(cos.shape[1])[y] * m[y][:, None]
+    losses = nll(s * shifted, y)
+    weights = np.ones(len(y)) if w is None else w[y]
+    return float((weights * losses).sum() / weights.sum())
+
+
+def effective_weights_by_hand(counts, beta: float) -> np.ndarray:
+    w = (1 - beta) / (1 - beta ** np.array(counts, dtype=float))
+    return w * len(counts) / w.sum()
 
 
 def test_ldam_margins_for_given_counts():
@@ -63,42 +126,69 @@ def test_ldam_margins_for_given_counts():
 
 
 def test_ldam_by_hand():
-    # counts 16:1 -> margins 0.25, 0.5; s=2 shifts the target logit 1.0 by 0.5 -> (0.5, 0.5) -> log 2
-    loss = LDAMLoss([16, 1], max_m=0.5, s=2.0)
-    assert loss(torch.tensor([[1.0, 0.5]]), torch.tensor([0])).item() == pytest.approx(math.log(2), rel=1e-6)
+    # the cosine head outputs s * cos; LDAM subtracts s * m_y from the target logit
+    loss = LDAMLoss(COUNTS, max_m=0.5, s=30.0)
+    value = loss(t(30.0 * COS), torch.tensor(TARGET))
+    assert value.item() == pytest.approx(ldam_by_hand(COS, TARGET, COUNTS, 0.5, 30.0), abs=1e-5)
 
 
-def test_ldam_drw_switches_to_effective_number_weights_at_drw_epoch():
-    logits, target = torch.tensor([[1.0, 0.5], [0.2, 0.1]]), torch.tensor([0, 1])
-    loss = LDAMLoss([16, 1], max_m=0.5, s=2.0, drw_epoch=3, beta=0.9)
+def test_ldam_drw_by_hand_before_and_from_the_drw_epoch():
+    loss = build_loss({"type": "ldam_drw", "max_m": 0.5, "s": 10.0, "drw_epoch": 3, "drw_beta": 0.99}, COUNTS)
+    z, y = t(10.0 * COS), torch.tensor(TARGET)
     loss.start_epoch(2)
-    shifted = [[0.5, 0.5], [0.2, 0.1 - 1.0]]
-    plain = -(log_softmax_of(shifted[0], 0) + log_softmax_of(shifted[1], 1)) / 2
-    assert loss(logits, target).item() == pytest.approx(plain, rel=1e-6)
+    assert loss(z, y).item() == pytest.approx(ldam_by_hand(COS, TARGET, COUNTS, 0.5, 10.0), abs=1e-5)
     loss.start_epoch(3)
-    w = [(1 - 0.9) / (1 - 0.9 ** 16), 1.0]
-    w = [2 * x / sum(w) for x in w]
-    weighted = -(w[0] * log_softmax_of(shifted[0], 0) + w[1] * log_softmax_of(shifted[1], 1)) / 2
-    assert loss(logits, target).item() == pytest.approx(weighted, rel=1e-6)
+    w = effective_weights_by_hand(COUNTS, 0.99)
+    expected = ldam_by_hand(COS, TARGET, COUNTS, 0.5, 10.0, w)
+    assert loss(z, y).item() == pytest.approx(expected, abs=1e-5)
+    assert abs(expected - ldam_by_hand(COS, TARGET, COUNTS, 0.5, 10.0)) > 0.05
 
 
-def test_lmf_is_weighted_sum_of_ldam_and_focal_on_the_same_logits():
-    loss = build_loss({"type": "lmf", "alpha": 0.3, "lmf_beta": 0.7, "gamma": 2.0, "max_m": 0.5, "s": 2.0}, [16, 1])
+def test_ldam_never_reweights():
+    loss = build_loss({"type": "ldam", "max_m": 0.5, "s": 30.0}, COUNTS)
+    loss.start_epoch(10_000)
+    assert loss(t(30.0 * COS), torch.tensor(TARGET)).item() == pytest.approx(
+        ldam_by_hand(COS, TARGET, COUNTS, 0.5, 30.0), abs=1e-5)
+
+
+# --- LMF (Sadi et al. 2023): alpha * LDAM(out) + beta * focal(out), out the raw head output ---------
+
+LMF = {"type": "lmf", "alpha": 0.3, "beta": 1.7, "gamma": 1.5, "max_m": 0.5, "s": 30.0}
+
+
+def test_lmf_by_hand_with_alpha_on_ldam_and_beta_on_focal():
+    loss = build_loss(LMF, COUNTS)
     assert isinstance(loss, LMFLoss)
-    p = math.exp(log_softmax_of([1.0, 0.5], 0))
-    expected = 0.3 * math.log(2) + 0.7 * (-((1 - p) ** 2) * math.log(p))
-    assert loss(torch.tensor([[1.0, 0.5]]), torch.tensor([0])).item() == pytest.approx(expected, rel=1e-6)
+    expected = 0.3 * ldam_by_hand(COS, TARGET, COUNTS, 0.5, 30.0) + 1.7 * focal_by_hand(COS, TARGET, 1.5)
+    assert loss(t(30.0 * COS), torch.tensor(TARGET)).item() == pytest.approx(expected, abs=1e-5)
 
+
+def test_lmf_focal_term_sees_the_cosine_not_the_scaled_logits():
+    loss = build_loss(LMF, COUNTS)
+    focal_part = (loss(t(30.0 * COS), torch.tensor(TARGET)).item()
+                  - 0.3 * ldam_by_hand(COS, TARGET, COUNTS, 0.5, 30.0)) / 1.7
+    assert focal_part == pytest.approx(focal_by_hand(COS, TARGET, 1.5), abs=1e-5)
+    assert abs(focal_part - focal_by_hand(30.0 * COS, TARGET, 1.5)) > 0.1
+
+
+def test_lmf_defaults_are_the_reference_code_constructor_defaults():
+    loss = build_loss({"type": "lmf"}, COUNTS)
+    assert (loss.alpha, loss.beta, loss.ldam.s, loss.focal.gamma) == (1.0, 1.0, 30.0, 2.0)
+
+
+# --- shared behaviour -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("cfg", [
     {"type": "weighted_ce", "weighting": "effective_number", "beta": 0.99},
     {"type": "focal", "gamma": 1.5},
     {"type": "ldam", "max_m": 0.5, "s": 30.0},
+    {"type": "ldam_drw", "max_m": 0.5, "s": 30.0, "drw_epoch": 0},
     {"type": "lmf", "max_m": 0.5, "s": 30.0, "gamma": 2.0},
 ])
 def test_soft_one_hot_targets_equal_class_indices(cfg):
     logits, target = torch.randn(6, 3), torch.tensor([0, 1, 2, 2, 1, 0])
     loss = build_loss(cfg, [10, 4, 1])
+    loss.start_epoch(0)
     soft = torch.nn.functional.one_hot(target, 3).float()
     assert loss(logits, soft).item() == pytest.approx(loss(logits, target).item(), rel=1e-6)
 
@@ -123,9 +213,12 @@ def test_focal_alpha_per_task_and_bad_configs_are_named():
         build_loss({"type": "hinge"}, [5, 5])
     with pytest.raises(ValueError, match="unknown class weighting 'sqrt'"):
         build_loss({"type": "weighted_ce", "weighting": "sqrt"}, [5, 5])
+    with pytest.raises(ValueError, match="ldam_drw needs drw_epoch"):
+        build_loss({"type": "ldam_drw"}, [5, 5])
 
 
-def test_only_ldam_and_lmf_get_a_cosine_head():
+def test_ldam_ldam_drw_and_lmf_get_a_cosine_head():
     assert cosine_scale({"type": "ldam", "s": 30.0}) == 30.0
+    assert cosine_scale({"type": "ldam_drw"}) == 30.0
     assert cosine_scale({"type": "lmf", "s": 10.0}) == 10.0
     assert cosine_scale({"type": "focal", "s": 30.0}) is None

@@ -23,7 +23,7 @@ def params(arch: str) -> dict:
     architecture = {"type": "ensemble", "members": ["parallel", "multihead"]} if arch == "ensemble" else {
         "type": arch, "hidden": [32], "dropout": 0.1}
     return {"experiment": EXPERIMENT, "loss": {"type": "ldam", "max_m": 0.5, "s": 30.0}, "architecture": architecture,
-            "labels": LABELS, "training": {"device": "cpu"},
+            "labels": LABELS, "training": {"device": "cpu"}, "isic_submission": {"unk_column": arch == "parallel"},
             "run": {"experiment": "exp1", "loss": "ldam", "architecture": arch, "crop": "full", "encoder": "tiny",
                     "pooling": "mean", "resolution": 64, "seed": 0}}
 
@@ -73,6 +73,13 @@ def test_trained_run_writes_every_file_and_a_loadable_model(runs, inputs):
     assert list(history.columns) == HISTORY_COLUMNS and set(history["task"]) == {"skin", "lesion", "malignancy"}
 
 
+def test_isic_submission_has_the_unk_column_only_where_the_config_asks(runs):
+    columns = ["image"] + LABELS["lesion_classes"]
+    assert list(pd.read_csv(runs / "multihead" / "isic_submission.csv").columns) == columns
+    submission = pd.read_csv(runs / "parallel" / "isic_submission.csv")
+    assert list(submission.columns) == columns + ["UNK"] and (submission["UNK"] == 0).all()
+
+
 def test_predictions_cover_every_original_image_once_per_task_it_has(runs, inputs):
     predictions = read_tsv(runs / "multihead" / "predictions.tsv")
     originals = (inputs["tables"]["views"]["copy"] == "0").sum()
@@ -99,7 +106,8 @@ def test_isic_files_hold_the_lesion_test_split_and_match_metrics_json(runs, arch
     submission = pd.read_csv(runs / arch / "isic_submission.csv")
     truth = pd.read_csv(runs / arch / "isic_ground_truth.csv")
     classes = LABELS["lesion_classes"]
-    assert list(submission.columns) == list(truth.columns) == ["image"] + classes
+    unk = ["UNK"] if params(arch)["isic_submission"]["unk_column"] else []
+    assert list(submission.columns) == list(truth.columns) == ["image"] + classes + unk
     assert submission["image"].tolist() == truth["image"].tolist() and len(truth) == 8 * 4
     assert np.allclose(submission[classes].sum(axis=1), 1.0, atol=1e-6) and (truth[classes].sum(axis=1) == 1).all()
     recomputed = classification_metrics(truth[classes].to_numpy().argmax(1), submission[classes].to_numpy().argmax(1), classes)
@@ -111,3 +119,10 @@ def test_ensemble_refuses_members_with_other_rows(runs, tmp_path):
     write_tsv(other, tmp_path / "short.tsv")
     with pytest.raises(ValueError, match="short.tsv: predictions cover other rows"):
         ensemble_run([runs / "parallel" / "predictions.tsv", tmp_path / "short.tsv"], params("ensemble"), tmp_path / "e")
+
+
+def test_ldam_drw_starts_reweighting_at_80_percent_of_the_experiment_epochs(inputs, tmp_path, caplog):
+    run_params = {**params("parallel"), "loss": {"type": "ldam_drw"}, "experiment": {**EXPERIMENT, "epochs": 10}}
+    with caplog.at_level("INFO", logger="samderm.train.run"):
+        train_run(inputs["manifest"], inputs["splits"], inputs["views"], inputs["store_dirs"], run_params, tmp_path)
+    assert "deferred re-weighting from epoch 8 of 10" in caplog.text

@@ -62,7 +62,7 @@ def test_a_finished_study_has_nothing_left_to_do(finished_study):
         "matrix: {experiments: [exp1, exp6, exp2]}\n",
         # a new loss
         "losses: {focal1: {type: focal, gamma: 1.0}}\n"
-        "matrix: {losses: [wce, focal, ldam, lmf, bmixup, focal1]}\n",
+        "matrix: {losses: [wce, focal, ldam, ldam_drw, lmf, bmixup, focal1]}\n",
         # a new seed
         "matrix: {seeds: [0, 1]}\n",
     ],
