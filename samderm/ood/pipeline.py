@@ -15,15 +15,15 @@ from samderm.io import read_tsv, write_tsv
 from samderm.logs import progress
 from samderm.ood import DETECTORS
 from samderm.ood.gate import gate_counts, gate_threshold
-from samderm.ood.metrics import convention, ood_curves, ood_metrics
+from samderm.ood.metrics import ID_FLAGGED, METRICS, OOD_ACCEPTED, convention, ood_curves, ood_metrics
 from samderm.ood.sets import eval_rows, fit_rows, require_columns
 from samderm.ood.tuning import detector_grid, tune
 
 log = logging.getLogger("samderm.ood")
 
 SCORE_CONVENTION = "score convention: higher = more likely OOD"
-TUNING_COLUMNS = ["head", "detector", "temperature", "epsilon", "val_auroc", "val_aupr_in",
-                  "val_aupr_out", "val_fpr_at_95_tpr", "n_val_id", "n_val_ood", "chosen"]
+TUNING_COLUMNS = ["head", "detector", "temperature", "epsilon", *(f"val_{m}" for m in METRICS),
+                  "n_val_id", "n_val_ood", "chosen"]
 
 
 class FeatureLookup:
@@ -101,8 +101,9 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
         gate.insert(5, "malignancy", gate["predicted"].map(malignancy).fillna(""))
         tables["gate"].append(gate)
         rejected = gate.loc[gate["predicted"] == "rejected"].set_index("population")["n_with_gate"]
-        log.info("%s head, %s (%s): test AUROC %.3f, FPR@95%%TPR %.3f; gate at %.4g rejects %d/%d OOD and %d/%d lesion test images",
-                 head, detector_name, params or "no hyper-parameters", metrics["auroc"], metrics["fpr_at_95_tpr"], threshold,
+        log.info("%s head, %s (%s): test AUROC %.3f, %s %.3f, %s %.3f; gate at %.4g rejects %d/%d OOD and %d/%d lesion test images",
+                 head, detector_name, params or "no hyper-parameters", metrics["auroc"], ID_FLAGGED, metrics[ID_FLAGGED],
+                 OOD_ACCEPTED, metrics[OOD_ACCEPTED], threshold,
                  rejected["ood"], len(test_ood), rejected["lesion"], int(lesion_test.sum()))
 
     out = {k: pd.concat(v, ignore_index=True) for k, v in tables.items() if k != "tuning"}
