@@ -16,13 +16,14 @@ from samderm.logs import progress
 from samderm.ood import DETECTORS
 from samderm.ood.gate import gate_counts, gate_threshold
 from samderm.ood.metrics import ID_FLAGGED, METRICS, OOD_ACCEPTED, convention, ood_curves, ood_metrics
+from samderm.ood.readout import HeadReadout
 from samderm.ood.sets import eval_rows, fit_rows, require_columns
-from samderm.ood.tuning import detector_grid, tune
+from samderm.ood.tuning import HYPER_PARAMETERS, detector_grid, tune
 
 log = logging.getLogger("samderm.ood")
 
 SCORE_CONVENTION = "score convention: higher = more likely OOD"
-TUNING_COLUMNS = ["head", "detector", "temperature", "epsilon", *(f"val_{m}" for m in METRICS),
+TUNING_COLUMNS = ["head", "detector", *HYPER_PARAMETERS, *(f"val_{m}" for m in METRICS),
                   "n_val_id", "n_val_ood", "chosen"]
 
 
@@ -81,7 +82,7 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
         is_test, is_id = (evaluation["split"] == "test").to_numpy(), evaluation["in_distribution"].to_numpy()
         test_id, test_ood = scores[is_test & is_id], scores[is_test & ~is_id]
         metrics = ood_metrics(test_id, test_ood)
-        params = _params_text({k: v for k, v in chosen.items() if k in ("temperature", "epsilon")})
+        params = _params_text({k: v for k, v in chosen.items() if k in HYPER_PARAMETERS})
         tables["metrics"].append(pd.DataFrame({
             "head": head, "detector": detector_name, "params": params, "split": "test",
             "metric": list(metrics), "value": list(metrics.values()), "n_id": len(test_id), "n_ood": len(test_ood)}))
@@ -127,10 +128,7 @@ def _head_sets(model, head, manifest, splits, views, lookup, names):
                 raise ValueError(f"{names['splits']}: the {head} head has no {'in-distribution' if in_distribution else 'OOD'} "
                                  f"images in {split}; OOD tuning and reporting need both")
 
-    def logits_fn(x: torch.Tensor) -> torch.Tensor:
-        return model(x, tasks=[head])[head]
-
-    fit_args = (lookup(fit["image_id"].tolist()), fit["label"].to_numpy(), logits_fn)
+    fit_args = (lookup(fit["image_id"].tolist()), fit["label"].to_numpy(), HeadReadout(model, head))
     return fit_args, evaluation, lookup(evaluation["image_id"].tolist())
 
 
