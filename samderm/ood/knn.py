@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pytorch_ood.detector import KNN as ReferenceKNN
 
 from samderm.ood.errors import HyperParameterOutOfRange
 from samderm.ood.logits import as_tensor
@@ -21,6 +20,8 @@ class KNN:
         x = as_tensor(features)
         if not 1 <= self.k <= len(x):
             raise HyperParameterOutOfRange(f"KNN k={self.k} needs 1 <= k <= the {len(x)} training images")
+        from pytorch_ood.detector import KNN as ReferenceKNN  # on use: pytorch-ood loads torchvision (seconds)
+
         self.knn_ = ReferenceKNN(None, k=self.k)
         # one process per job, as the rule's threads: 1 promises (pytorch-ood asks for every core)
         self.knn_.knn.set_params(n_jobs=1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from pytorch_ood.detector import MaxLogit as ReferenceMaxLogit
 
 from samderm.ood.logits import LogitDetector, logits_of
 
@@ -15,4 +14,6 @@ class MaxLogit(LogitDetector):
         self.batch_size = batch_size
 
     def predict(self, features: np.ndarray) -> np.ndarray:
+        from pytorch_ood.detector import MaxLogit as ReferenceMaxLogit  # on use: pytorch-ood loads torchvision (seconds)
+
         return ReferenceMaxLogit.score(logits_of(self.logits_fn_, features, self.batch_size)).numpy().astype(np.float64)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pytorch_ood.detector import ViM as ReferenceViM
 
 from samderm.ood.errors import HyperParameterOutOfRange
 from samderm.ood.logits import as_tensor, batches
@@ -24,9 +23,12 @@ class ViM:
     def fit(self, features: np.ndarray, labels: np.ndarray, logits_fn) -> "ViM":
         self.penultimate_, weight, bias = linear_readout(logits_fn)
         h = self._penultimate(features)
-        if not 1 <= self.principal_dim < h.shape[1]:
-            raise HyperParameterOutOfRange(f"ViM principal_dim={self.principal_dim} needs 1 <= dim < the "
-                                           f"{h.shape[1]} penultimate features")
+        # with principal_dim >= N the N training features have no residual to scale alpha by
+        if not 1 <= self.principal_dim < min(h.shape):
+            raise HyperParameterOutOfRange(f"ViM principal_dim={self.principal_dim} needs 1 <= dim < both the "
+                                           f"{h.shape[1]} penultimate features and the {h.shape[0]} training images")
+        from pytorch_ood.detector import ViM as ReferenceViM  # on use: pytorch-ood loads torchvision (seconds)
+
         self.vim_ = ReferenceViM(None, d=self.principal_dim, w=weight, b=bias)
         self.vim_.fit_features(h, torch.zeros(len(h), dtype=torch.long))
         return self

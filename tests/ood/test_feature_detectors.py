@@ -88,6 +88,8 @@ def test_vim_dimension_must_leave_a_residual(synthetic):
     train_x, train_y = synthetic["train"]
     with pytest.raises(HyperParameterOutOfRange, match="principal_dim=16"):
         ViM(principal_dim=16).fit(train_x, train_y, synthetic["model"])
+    with pytest.raises(HyperParameterOutOfRange, match="principal_dim=10 .* the 10 training images"):
+        ViM(principal_dim=10).fit(train_x[:10], train_y[:10], synthetic["model"])
     with pytest.raises(ValueError, match="last layer is linear"):
         ViM(principal_dim=2).fit(train_x, train_y, lambda x: x)
 
