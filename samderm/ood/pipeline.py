@@ -18,7 +18,7 @@ from samderm.ood.gate import gate_counts, gate_threshold
 from samderm.ood.metrics import ID_FLAGGED, METRICS, OOD_ACCEPTED, convention, ood_curves, ood_metrics
 from samderm.ood.readout import HeadReadout
 from samderm.ood.sets import eval_rows, fit_rows, require_columns
-from samderm.ood.tuning import HYPER_PARAMETERS, detector_grid, tune
+from samderm.ood.tuning import HYPER_PARAMETERS, INTEGER_PARAMETERS, detector_grid, tune
 
 log = logging.getLogger("samderm.ood")
 
@@ -109,7 +109,8 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
 
     out = {k: pd.concat(v, ignore_index=True) for k, v in tables.items() if k != "tuning"}
     out["curves"] = out["curves"][["head", "detector", "curve", "x", "y", "threshold"]]
-    out["tuning"] = pd.DataFrame(tuning_records).reindex(columns=TUNING_COLUMNS)
+    # integer hyper-parameters stay integers beside the empty cells of detectors without them
+    out["tuning"] = pd.DataFrame(tuning_records).reindex(columns=TUNING_COLUMNS).astype({p: "Int64" for p in INTEGER_PARAMETERS})
     return out
 
 

@@ -23,6 +23,7 @@ GRIDS = {
     "vim": {"principal_dims": ("principal_dim", int)},
     "gen": {"gammas": ("gamma", float), "top_ms": ("top_m", int)},
 }
+INTEGER_PARAMETERS = tuple(argument for grid in GRIDS.values() for argument, kind in grid.values() if kind is int)
 UNTUNED = ("msp", "mahalanobis", "relative_mahalanobis", "maxlogit")
 
 

@@ -69,6 +69,7 @@ def test_metrics_are_reported_on_test_for_every_head_and_detector(tables):
 def test_tuning_records_the_whole_grid_and_one_choice(tables):
     tuning = tables["tuning"]
     assert {f"val_{m}" for m in METRICS} <= set(tuning.columns)
+    assert set(tuning.loc[tuning["detector"] == "knn", "k"]) == {"5", "20"}  # integers, not 5.0
     sizes = tuning.groupby(["head", "detector"]).size().to_dict()
     grid_sizes = {"odin": 4, "energy": 2, "knn": 2, "vim": 2, "gen": 4}
     assert sizes == {(h, d): grid_sizes.get(d, 1) for h in ("skin", "lesion") for d in OOD_CONFIG["detectors"]}
