@@ -1,4 +1,5 @@
-"""OOD metrics with scikit-learn, in the OpenOOD v1.5 convention (OOD is the positive class)."""
+"""OOD metrics with scikit-learn, in the OpenOOD v1.5 convention (OOD is the positive class), and
+the false-positive rate at 95% in both conventions the literature uses, each named for what it counts."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import auc, precision_recall_curve, roc_auc_score, roc_curve
 
-TPR = 0.95  # FPR at 95% TPR, the convention of OpenOOD v1.5 and the ODIN paper
-METRICS = ("auroc", "aupr_in", "aupr_out", "fpr_at_95_tpr")
+RATE = 0.95  # the 95% of "FPR at 95% TPR"
+ID_FLAGGED = "id_flagged_at_95_ood_caught"
+OOD_ACCEPTED = "ood_accepted_at_95_id_accepted"
+METRICS = ("auroc", "aupr_in", "aupr_out", ID_FLAGGED, OOD_ACCEPTED)
 
 
 def convention() -> str:
@@ -15,8 +18,13 @@ def convention() -> str:
     return (
         "OOD is the positive class (OpenOOD v1.5); higher score = more likely OOD; "
         "auroc and aupr_out take OOD as positive, aupr_in takes in-distribution as positive "
-        "(areas by the trapezoidal rule); fpr_at_95_tpr = fraction of in-distribution images flagged "
-        "at the first threshold that flags 95% of the OOD images"
+        "(areas by the trapezoidal rule); "
+        f"{ID_FLAGGED} = fraction of in-distribution images flagged (score >= t) at the highest threshold t "
+        "that flags 95% of the OOD images (FPR95 of OpenOOD v1.5 and pytorch-ood); "
+        f"{OOD_ACCEPTED} = fraction of OOD images accepted (score <= t) at the lowest threshold t that accepts "
+        "95% of the in-distribution images (FPR at 95% TPR of the ODIN and Energy papers, 1 - TNR at 95% TPR "
+        "of the Mahalanobis paper, and how the gate sets its threshold); images tied at t count as flagged "
+        "in the first and as accepted in the second"
     )
 
 
@@ -31,17 +39,25 @@ def _labelled(id_scores: np.ndarray, ood_scores: np.ndarray) -> tuple[np.ndarray
     return is_ood, scores
 
 
+def negatives_passed_at_rate(is_positive: np.ndarray, scores: np.ndarray, rate: float = RATE) -> float:
+    """FPR at the first ROC point (thresholds at the unique scores, high to low, so tied images
+    enter together) whose TPR reaches `rate`: positives are those with score >= threshold."""
+    fpr, tpr, _ = roc_curve(is_positive, scores, drop_intermediate=False)
+    return float(fpr[np.searchsorted(tpr, rate, side="left")])
+
+
 def ood_metrics(id_scores: np.ndarray, ood_scores: np.ndarray) -> dict[str, float]:
     is_ood, scores = _labelled(id_scores, ood_scores)
-    fpr, tpr_curve, _ = roc_curve(is_ood, scores, drop_intermediate=False)
     precision_out, recall_out, _ = precision_recall_curve(is_ood, scores)
     precision_in, recall_in, _ = precision_recall_curve(1 - is_ood, -scores)
     return {
         "auroc": float(roc_auc_score(is_ood, scores)),
         "aupr_in": float(auc(recall_in, precision_in)),
         "aupr_out": float(auc(recall_out, precision_out)),
-        # the first ROC point (lowest threshold index) whose TPR reaches the target
-        "fpr_at_95_tpr": float(fpr[np.searchsorted(tpr_curve, TPR, side="left")]),
+        # OOD positive: in-distribution images flagged while 95% of OOD images are caught
+        ID_FLAGGED: negatives_passed_at_rate(is_ood, scores),
+        # in-distribution positive, scores negated: OOD images accepted while 95% of in-distribution ones are
+        OOD_ACCEPTED: negatives_passed_at_rate(1 - is_ood, -scores),
     }
 
 

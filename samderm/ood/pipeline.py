@@ -16,15 +16,16 @@ from samderm.io import read_tsv, write_tsv
 from samderm.logs import progress
 from samderm.ood import DETECTORS
 from samderm.ood.gate import gate_counts, gate_threshold
-from samderm.ood.metrics import convention, ood_curves, ood_metrics
+from samderm.ood.metrics import ID_FLAGGED, METRICS, OOD_ACCEPTED, convention, ood_curves, ood_metrics
+from samderm.ood.readout import HeadReadout
 from samderm.ood.sets import eval_rows, fit_rows, require_columns
-from samderm.ood.tuning import detector_grid, tune
+from samderm.ood.tuning import HYPER_PARAMETERS, INTEGER_PARAMETERS, detector_grid, tune
 
 log = logging.getLogger("samderm.ood")
 
 SCORE_CONVENTION = "score convention: higher = more likely OOD"
-TUNING_COLUMNS = ["head", "detector", "temperature", "epsilon", "val_auroc", "val_aupr_in",
-                  "val_aupr_out", "val_fpr_at_95_tpr", "n_val_id", "n_val_ood", "chosen"]
+TUNING_COLUMNS = ["head", "detector", *HYPER_PARAMETERS, *(f"val_{m}" for m in METRICS),
+                  "n_val_id", "n_val_ood", "chosen"]
 
 
 class FeatureLookup:
@@ -84,7 +85,7 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
         is_test, is_id = (evaluation["split"] == "test").to_numpy(), evaluation["in_distribution"].to_numpy()
         test_id, test_ood = scores[is_test & is_id], scores[is_test & ~is_id]
         metrics = ood_metrics(test_id, test_ood)
-        params = _params_text({k: v for k, v in chosen.items() if k in ("temperature", "epsilon")})
+        params = _params_text({k: v for k, v in chosen.items() if k in HYPER_PARAMETERS})
         tables["metrics"].append(pd.DataFrame({
             "head": head, "detector": detector_name, "params": params, "split": "test",
             "metric": list(metrics), "value": list(metrics.values()), "n_id": len(test_id), "n_ood": len(test_ood),
@@ -105,13 +106,15 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
         gate.insert(5, "malignancy", gate["predicted"].map(malignancy).fillna(""))
         tables["gate"].append(gate)
         rejected = gate.loc[gate["predicted"] == "rejected"].set_index("population")["n_with_gate"]
-        log.info("%s head, %s (%s): test AUROC %.3f, FPR@95%%TPR %.3f; gate at %.4g rejects %d/%d OOD and %d/%d lesion test images",
-                 head, detector_name, params or "no hyper-parameters", metrics["auroc"], metrics["fpr_at_95_tpr"], threshold,
+        log.info("%s head, %s (%s): test AUROC %.3f, %s %.3f, %s %.3f; gate at %.4g rejects %d/%d OOD and %d/%d lesion test images",
+                 head, detector_name, params or "no hyper-parameters", metrics["auroc"], ID_FLAGGED, metrics[ID_FLAGGED],
+                 OOD_ACCEPTED, metrics[OOD_ACCEPTED], threshold,
                  rejected["ood"], len(test_ood), rejected["lesion"], int(lesion_test.sum()))
 
     out = {k: pd.concat(v, ignore_index=True) for k, v in tables.items() if k != "tuning"}
     out["curves"] = out["curves"][["head", "detector", "curve", "x", "y", "threshold"]]
-    out["tuning"] = pd.DataFrame(tuning_records).reindex(columns=TUNING_COLUMNS)
+    # integer hyper-parameters stay integers beside the empty cells of detectors without them
+    out["tuning"] = pd.DataFrame(tuning_records).reindex(columns=TUNING_COLUMNS).astype({p: "Int64" for p in INTEGER_PARAMETERS})
     return out
 
 
@@ -130,10 +133,7 @@ def _head_sets(model, head, manifest, splits, views, lookup, names):
                 raise ValueError(f"{names['splits']}: the {head} head has no {'in-distribution' if in_distribution else 'OOD'} "
                                  f"images in {split}; OOD tuning and reporting need both")
 
-    def logits_fn(x: torch.Tensor) -> torch.Tensor:
-        return model(x, tasks=[head])[head]
-
-    fit_args = (lookup(fit["image_id"].tolist()), fit["label"].to_numpy(), logits_fn)
+    fit_args = (lookup(fit["image_id"].tolist()), fit["label"].to_numpy(), HeadReadout(model, head))
     return fit_args, evaluation, lookup(evaluation["image_id"].tolist())
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from samderm.data.labels import label_map
 from samderm.io import read_json, read_tsv
-from samderm.ood.metrics import convention
+from samderm.ood.metrics import METRICS as OOD_METRICS, convention
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_ood_runs, read_runs, run_from_dir
 from samderm.report.selection import best_on_test, over_seeds, select_best, tie_rule
 from samderm.report.tables import write_table
@@ -141,7 +141,7 @@ def ood_detector_table(ood: pd.DataFrame) -> pd.DataFrame:
     stats = ood.groupby(keys + ["metric"], sort=False)["value"].agg(["mean", "std"]).reset_index()
     wide = stats.pivot(index=keys, columns="metric", values=["mean", "std"])
     wide.columns = [f"{metric}_{stat}" for stat, metric in wide.columns]
-    metrics = [m for m in ("auroc", "aupr_in", "aupr_out", "fpr_at_95_tpr") if f"{m}_mean" in wide.columns]
+    metrics = [m for m in OOD_METRICS if f"{m}_mean" in wide.columns]
     wide = wide[[f"{m}_{s}" for m in metrics for s in ("mean", "std")]]
     params = ood.groupby(keys, sort=False)["params"].agg(lambda p: "; ".join(sorted(set(p) - {""})))
     seeds = ood.groupby(keys, sort=False)["seed"].nunique().rename("n_seeds")

@@ -19,7 +19,8 @@ HEADERS = {
     "auroc": "AUROC",
     "aupr_in": "AUPR-In",
     "aupr_out": "AUPR-Out",
-    "fpr_at_95_tpr": "FPR95",
+    "id_flagged_at_95_ood_caught": "ID flagged @95% OOD caught",
+    "ood_accepted_at_95_id_accepted": "OOD accepted @95% ID accepted",
     "n_seeds": "seeds",
 }
 HTML_STYLE = """

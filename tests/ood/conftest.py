@@ -66,9 +66,12 @@ STORE = "results/features/tiny-mean-r256/full/images"
 OOD_CONFIG = {
     "heads": ["skin", "lesion"],
     "architectures": ["parallel"],
-    "detectors": ["msp", "odin", "energy", "mahalanobis"],
+    "detectors": ["msp", "odin", "energy", "mahalanobis", "maxlogit", "gen", "knn", "vim", "relative_mahalanobis"],
     "odin": {"temperatures": [1, 1000], "epsilons": [0.0, 0.01]},
     "energy": {"temperatures": [1, 10]},
+    "knn": {"ks": [5, 20]},
+    "vim": {"principal_dims": [4, 8]},
+    "gen": {"gammas": [0.1, 1], "top_ms": [2, 4]},
     "tpr": 0.95,
 }
 SPLIT_SIZES = {"lesion": (100, 30, 30), "not_skin": (24, 8, 8), "ood": (0, 20, 20)}

@@ -7,7 +7,9 @@ from torch import nn
 from samderm.ood import DETECTORS, MSP, ODIN, Energy, Mahalanobis
 from samderm.ood.metrics import ood_metrics
 
-SETTINGS = {"msp": {}, "odin": {"temperature": 1000.0, "epsilon": 0.01}, "energy": {"temperature": 1.0}, "mahalanobis": {}}
+SETTINGS = {"msp": {}, "odin": {"temperature": 1000.0, "epsilon": 0.01}, "energy": {"temperature": 1.0}, "mahalanobis": {},
+            "maxlogit": {}, "gen": {"gamma": 0.1, "top_m": 4}, "knn": {"k": 10}, "vim": {"principal_dim": 8},
+            "relative_mahalanobis": {}}
 
 
 def fitted(name, synthetic, **override):
@@ -15,10 +17,16 @@ def fitted(name, synthetic, **override):
     return DETECTORS[name](**{**SETTINGS[name], **override}).fit(train_x, train_y, synthetic["model"])
 
 
+# the shifted set lies inside the training features' principal subspace, where ViM's virtual logit
+# (the residual off that subspace) sees nothing: ViM separates it by its energy term alone
+MIN_AUROC_SHIFTED = {"vim": 0.8}
+
+
 @pytest.mark.parametrize("name", sorted(DETECTORS))
 def test_each_detector_separates_a_shifted_distribution(name, synthetic):
     detector = fitted(name, synthetic)
-    assert ood_metrics(detector.predict(synthetic["id"]), detector.predict(synthetic["shifted"]))["auroc"] > 0.95
+    auroc = ood_metrics(detector.predict(synthetic["id"]), detector.predict(synthetic["shifted"]))["auroc"]
+    assert auroc > MIN_AUROC_SHIFTED.get(name, 0.95)
 
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))

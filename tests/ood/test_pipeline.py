@@ -8,6 +8,7 @@ import pytest
 
 from samderm.io import read_tsv
 from samderm.ood.gate import gate_threshold
+from samderm.ood.metrics import METRICS
 from samderm.ood.pipeline import FeatureLookup, run_ood, score_run
 
 from .conftest import OOD_CONFIG, RUN_PATH, SPLIT_SIZES, STORE, study_tables, write_study
@@ -47,13 +48,13 @@ def test_scores_cover_each_heads_val_and_test_images_once(tables):
         assert len(group) == expected[head] and group["image_id"].is_unique
         assert set(group["split"]) == {"val", "test"}
         assert (group["in_distribution"] == (group["source"] != "ood").astype(int).astype(str)).all()
-    assert len(scores) == 4 * sum(expected.values())
+    assert len(scores) == len(OOD_CONFIG["detectors"]) * sum(expected.values())
     assert "broken" not in set(scores["image_id"]) and not scores["image_id"].str.contains("__aug").any()
 
 
 def test_metrics_are_reported_on_test_for_every_head_and_detector(tables):
     metrics = tables["metrics"]
-    assert len(metrics) == 2 * 4 * 4 and set(metrics["split"]) == {"test"}
+    assert len(metrics) == 2 * len(OOD_CONFIG["detectors"]) * len(METRICS) and set(metrics["split"]) == {"test"}
     assert set(metrics["n_ood"]) == {str(SPLIT_SIZES["ood"][2])}
     auroc = metrics[metrics["metric"] == "auroc"].set_index(["head", "detector"])["value"].astype(float)
     # the OOD images sit between the lesion classes: every detector separates them on the lesion
@@ -67,8 +68,11 @@ def test_metrics_are_reported_on_test_for_every_head_and_detector(tables):
 
 def test_tuning_records_the_whole_grid_and_one_choice(tables):
     tuning = tables["tuning"]
+    assert {f"val_{m}" for m in METRICS} <= set(tuning.columns)
+    assert set(tuning.loc[tuning["detector"] == "knn", "k"]) == {"5", "20"}  # integers, not 5.0
     sizes = tuning.groupby(["head", "detector"]).size().to_dict()
-    assert sizes == {(h, d): n for h in ("skin", "lesion") for d, n in (("odin", 4), ("energy", 2), ("msp", 1), ("mahalanobis", 1))}
+    grid_sizes = {"odin": 4, "energy": 2, "knn": 2, "vim": 2, "gen": 4}
+    assert sizes == {(h, d): grid_sizes.get(d, 1) for h in ("skin", "lesion") for d in OOD_CONFIG["detectors"]}
     assert (tuning.groupby(["head", "detector"])["chosen"].apply(lambda c: (c == "True").sum()) == 1).all()
     chosen = tuning[(tuning["chosen"] == "True") & (tuning["detector"] == "odin")]
     params = tables["metrics"].set_index(["head", "detector"])["params"]

@@ -14,6 +14,7 @@ from PIL import Image
 
 from samderm.io import write_tsv
 from samderm.matrix import Run
+from samderm.ood.metrics import METRICS as OOD_METRICS
 
 CLASSES = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC"]
 TASK_CLASSES = {"skin": ["not_skin", "skin"], "lesion": CLASSES, "malignancy": ["benign", "malignant"]}
@@ -69,7 +70,7 @@ def write_ood_run(ood_dir: Path, rng: np.random.Generator) -> None:
     comment = "OOD is the positive class (OpenOOD v1.5)"
     for head, detector in itertools.product(["skin", "lesion"], DETECTORS):
         params = {"odin": "temperature=1000 epsilon=0.002", "energy": "temperature=1"}.get(detector, "")
-        for metric in ("auroc", "aupr_in", "aupr_out", "fpr_at_95_tpr"):
+        for metric in OOD_METRICS:
             metrics.append({"head": head, "detector": detector, "params": params, "split": "test", "metric": metric,
                             "value": float(rng.uniform(0.5, 1.0)), "n_id": 30, "n_ood": 20})
         for curve in ("roc", "pr"):
