@@ -17,6 +17,8 @@ include: "rules/features.smk"
 include: "rules/train.smk"
 include: "rules/ood.smk"
 include: "rules/report.smk"
+include: "rules/tables.smk"
+include: "rules/figures.smk"
 
 
 rule all:

@@ -12,6 +12,7 @@ from samderm.data.labels import label_map
 from samderm.io import read_json, read_tsv
 from samderm.ood.metrics import convention
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_ood_runs, read_runs, run_from_dir
+from samderm.report.intervals import beside_intervals, read_intervals
 from samderm.report.selection import best_on_test, over_seeds, select_best
 from samderm.report.tables import write_table
 
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 
 TASK_ORDER = ["skin", "lesion", "malignancy"]
 REPORTED = ["accuracy", "macro_f1", "balanced_accuracy"]
+INTERVAL_METRICS = REPORTED + ["auroc"]  # test metrics that carry a bootstrap interval
 BASELINE = "msp"  # the detector every other one is compared against
 
 
@@ -36,8 +38,15 @@ def _chosen_note(metric: str) -> str:
 
 # --- classification -------------------------------------------------------------------------
 
-def classification_tables(tidy: pd.DataFrame, metric: str) -> dict[str, tuple[pd.DataFrame, str, str]]:
-    """name -> (table, title, note) for the classification results."""
+def classification_tables(tidy: pd.DataFrame, metric: str,
+                          intervals: pd.DataFrame | None = None) -> dict[str, tuple[pd.DataFrame, str, str]]:
+    """name -> (table, title, note) for the classification results; with ``intervals`` every test
+    metric gets its bootstrap interval (and AUROC is added) beside its mean ± std."""
+    if intervals is not None:
+        tables = classification_tables(tidy, metric)
+        return {name: (beside_intervals(table, intervals, [m for m in INTERVAL_METRICS if f"{m}_mean" in table.columns]
+                                        + ["auroc"]), title, f"{note} {_interval_note(intervals)}")
+                for name, (table, title, note) in tables.items()}
     note = _chosen_note(metric)
     configurations = over_seeds(tidy, "test", REPORTED).merge(
         over_seeds(tidy, "val", [metric])[CONFIG_KEYS + ["task", f"{metric}_mean"]].rename(
@@ -57,9 +66,17 @@ def classification_tables(tidy: pd.DataFrame, metric: str) -> dict[str, tuple[pd
     }
 
 
-def tabulate_classification(runs_tsv: str | Path, out_dir: str | Path, selection_metric: str) -> None:
+def _interval_note(intervals: pd.DataFrame) -> str:
+    first = intervals.iloc[0]
+    return (f"[interval]: the {float(first['level']):.0%} percentile bootstrap interval of the seed mean, "
+            f"{first['n_resamples']} resamples of lesion groups of the test images (results/tables/intervals.tsv).")
+
+
+def tabulate_classification(runs_tsv: str | Path, out_dir: str | Path, selection_metric: str,
+                            intervals_tsv: str | Path | None = None) -> None:
     tidy = read_runs(runs_tsv)
-    for name, (table, title, note) in classification_tables(tidy, selection_metric).items():
+    intervals = read_intervals(intervals_tsv) if intervals_tsv else None
+    for name, (table, title, note) in classification_tables(tidy, selection_metric, intervals).items():
         write_table(table, Path(out_dir) / name, title, note)
         log.info("table %s: %d rows", name, len(table))
 

@@ -1,0 +1,157 @@
+"""Bootstrap intervals of every configuration's test metrics, from the runs' predictions: per seed
+the metric on the test images, and per resample the mean over seeds, all seeds and configurations of a
+task sharing one resample matrix (so differences between configurations are paired)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Collection, Iterable
+
+import numpy as np
+import pandas as pd
+
+from samderm.io import read_tsv, write_tsv
+from samderm.logs import progress
+from samderm.metrics.bootstrap import METRICS, full_sample, group_weights, percentile_interval, resampled_metrics
+from samderm.report.aggregate import CONFIG_KEYS, ResultsError, run_from_dir
+from samderm.report.predictions import TaskPredictions, check_same_images, image_groups, read_predictions
+
+log = logging.getLogger(__name__)
+
+INTERVAL_COLUMNS = CONFIG_KEYS + ["task", "metric", "mean", "std", "low", "high", "n_seeds", "n_images", "n_groups",
+                                  "n_resamples", "level"]
+
+
+@dataclass
+class Distribution:
+    """One configuration on one task: the test metric of each seed, and the sum over seeds of the
+    resampled metrics (``resampled`` divides by the number of seeds)."""
+    per_seed: list[np.ndarray] = field(default_factory=list)
+    resampled_sum: np.ndarray | None = None
+
+    def add(self, point: np.ndarray, resampled: np.ndarray) -> None:
+        self.per_seed.append(point)
+        self.resampled_sum = resampled if self.resampled_sum is None else self.resampled_sum + resampled
+
+    @property
+    def resampled(self) -> np.ndarray:
+        """(resamples, metrics): the mean over seeds of each resample's metrics."""
+        return self.resampled_sum / len(self.per_seed)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return np.mean(self.per_seed, axis=0)
+
+    @property
+    def std(self) -> np.ndarray:
+        """Sample standard deviation over seeds (NaN with one seed)."""
+        return np.std(self.per_seed, axis=0, ddof=1) if len(self.per_seed) > 1 else np.full(len(METRICS), np.nan)
+
+
+@dataclass
+class TaskResamples:
+    """The test images of one task, their groups and the resample weights every run of the task shares."""
+    reference: TaskPredictions
+    groups: np.ndarray
+    weights: np.ndarray
+
+
+def config_of(run_dir: str | Path) -> tuple:
+    run = run_from_dir(run_dir).as_dict()
+    return tuple(run[k] for k in CONFIG_KEYS)
+
+
+def bootstrap_configurations(run_dirs: Iterable[str | Path], manifest_tsv: str | Path, n_resamples: int, seed: int,
+                             configs: Collection[tuple] | None = None
+                             ) -> tuple[dict[tuple, Distribution], dict[str, TaskResamples]]:
+    """(config, task) -> Distribution, and task -> its resamples, over the runs of ``configs``
+    (all when None). The resamples depend only on the task's groups and ``seed``."""
+    manifest = read_tsv(manifest_tsv)
+    tasks: dict[str, TaskResamples] = {}
+    distributions: dict[tuple, Distribution] = {}
+    for run_dir in progress(list(run_dirs), desc="bootstrap", unit="run"):
+        config = config_of(run_dir)
+        if configs is not None and config not in configs:
+            continue
+        for (task, _), predictions in read_predictions(Path(run_dir) / "predictions.tsv", ["test"]).items():
+            if task not in tasks:
+                groups = image_groups(manifest, predictions.image_ids, str(manifest_tsv))
+                tasks[task] = TaskResamples(predictions, groups, group_weights(groups, n_resamples, seed))
+            check_same_images(tasks[task].reference, predictions, f"{run_dir}/predictions.tsv (task {task})")
+            point = resampled_metrics(full_sample(len(predictions.labels)), predictions.labels,
+                                      predictions.probabilities)[0]
+            resampled = resampled_metrics(tasks[task].weights, predictions.labels, predictions.probabilities)
+            distributions.setdefault((config, task), Distribution()).add(point, resampled)
+    if not distributions:
+        raise ResultsError("no test predictions to bootstrap")
+    return distributions, tasks
+
+
+def interval_table(distributions: dict[tuple, Distribution], tasks: dict[str, TaskResamples],
+                   level: float) -> pd.DataFrame:
+    """One row per (configuration, task, metric): mean and std over seeds, the percentile interval of
+    the seed mean, and how many images, groups and resamples it rests on."""
+    rows = []
+    for (config, task), dist in distributions.items():
+        low, high = percentile_interval(dist.resampled, level)
+        resamples = tasks[task]
+        for i, metric in enumerate(METRICS):
+            rows.append((*config, task, metric, dist.mean[i], dist.std[i], low[i], high[i], len(dist.per_seed),
+                         len(resamples.groups), len(set(resamples.groups)), len(resamples.weights), level))
+    return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
+
+
+def bootstrap_intervals(run_dirs: Iterable[str | Path], manifest_tsv: str | Path, output: str | Path,
+                        n_resamples: int, level: float, seed: int) -> pd.DataFrame:
+    """Write ``results/tables/intervals.tsv``."""
+    distributions, tasks = bootstrap_configurations(run_dirs, manifest_tsv, n_resamples, seed)
+    table = interval_table(distributions, tasks, level)
+    write_tsv(table, output)
+    log.info("intervals: %d configurations x tasks, %d resamples of lesion groups (%s) -> %s", len(distributions),
+             n_resamples, ", ".join(f"{t}: {len(set(r.groups))} groups / {len(r.groups)} images"
+                                    for t, r in tasks.items()), output)
+    return table
+
+
+def read_intervals(path: str | Path) -> pd.DataFrame:
+    table = read_tsv(path)
+    missing = set(INTERVAL_COLUMNS) - set(table.columns)
+    if missing:
+        raise ResultsError(f"{path}: missing columns {sorted(missing)}")
+    numeric = ["mean", "std", "low", "high", "level"]
+    return table.astype({"resolution": int, **{c: float for c in numeric}})
+
+
+def interval_columns(intervals: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
+    """Wide: per (configuration, task) ``{metric}_value`` (mean over seeds), ``{metric}_low`` and
+    ``{metric}_high``, ready to merge beside a summary table's mean ± std columns."""
+    metrics = list(metrics)
+    rows = intervals[intervals["metric"].isin(metrics)].rename(columns={"mean": "value"})
+    wide = rows.pivot(index=CONFIG_KEYS + ["task"], columns="metric", values=["value", "low", "high"])
+    wide.columns = [f"{metric}_{stat}" for stat, metric in wide.columns]
+    return wide[[f"{m}_{s}" for m in metrics for s in ("value", "low", "high")]].reset_index()
+
+
+def beside_intervals(table: pd.DataFrame, intervals: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
+    """``table`` (one row per configuration and task of the test split) with each metric's interval
+    columns right after its mean ± std; a metric the table lacks (AUROC) gets its mean and std over
+    seeds from ``intervals`` too."""
+    metrics = list(metrics)
+    keys = CONFIG_KEYS + ["task"]
+    spread = intervals[intervals["metric"].isin(metrics)].pivot(index=keys, columns="metric", values=["mean", "std"])
+    spread.columns = [f"{metric}_{stat}" for stat, metric in spread.columns]
+    absent = [c for c in spread.columns if c not in table.columns]
+    merged = table.merge(interval_columns(intervals, metrics), on=keys, how="left", validate="one_to_one")
+    merged = merged.merge(spread[absent].reset_index(), on=keys, how="left")
+    if merged[f"{metrics[0]}_low"].isna().all():
+        raise ResultsError("the intervals table has no row of the configurations in this table")
+    columns = [c for c in table.columns if c not in ("n_seeds",)]
+    for metric in metrics:
+        parts = [f"{metric}_{s}" for s in ("mean", "std") if f"{metric}_{s}" in absent]
+        parts += [f"{metric}_{s}" for s in ("value", "low", "high")]
+        after = f"{metric}_std"
+        position = columns.index(after) + 1 if after in columns else len(columns)
+        columns[position:position] = parts
+    return merged[columns + [c for c in ("n_seeds",) if c in table.columns]]
