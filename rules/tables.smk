@@ -203,7 +203,9 @@ rule calibrate_runs:
             caption="../report/calibration.rst",
             category="Calibration",
             subcategory="Tables",
-            labels={"table": "ECE, NLL and Brier before and after temperature scaling"},
+            labels={
+                "table": "ECE, NLL and Brier before and after temperature scaling"
+            },
         ),
     log:
         "results/logs/calibrate_runs.log",
