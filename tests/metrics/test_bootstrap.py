@@ -11,31 +11,33 @@ from samderm.metrics.bootstrap import (METRICS, full_sample, group_weights, perc
 
 def _random_predictions(n, k, seed):
     rng = np.random.default_rng(seed)
-    labels = rng.integers(0, k, n)
+    labels = rng.integers(0, k - 1, n)
+    labels[:3] = k - 1  # a rare class: only the first lesion (rows 0-2), so some resamples lack it
     logits = rng.normal(size=(n, k)) + 1.5 * np.eye(k)[labels]
-    logits[:3] = logits[3]  # tied scores, which AUROC counts one half
-    labels[:4] = np.arange(4) % k
+    logits[4:7] = logits[7]  # tied scores, which AUROC counts one half
     p = np.exp(logits)
     return labels, p / p.sum(axis=1, keepdims=True)
 
 
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
 @pytest.mark.parametrize("k", [2, 4])
 def test_weighted_metrics_equal_sklearn_on_repeated_rows(k):
     labels, p = _random_predictions(60, k, seed=k)
     groups = np.repeat(np.arange(20), 3)
-    weights = group_weights(groups, 25, seed=1)
+    weights = group_weights(groups, 40, seed=1)
     values = resampled_metrics(weights, labels, p)
     checked = 0
     for b in range(len(weights)):
         rows = np.repeat(np.arange(60), weights[b].astype(int))
         y, q = labels[rows], p[rows]
+        pred = q.argmax(axis=1)
+        expected = [accuracy_score(y, pred), balanced_accuracy_score(y, pred),
+                    f1_score(y, pred, average="macro", zero_division=0)]
+        assert values[b, :3] == pytest.approx(expected, abs=1e-12), METRICS
         if len(np.unique(y)) < k:
             continue  # scikit-learn's one-vs-rest AUROC needs every class
-        pred = q.argmax(axis=1)
         auc = roc_auc_score(y, q[:, 1]) if k == 2 else roc_auc_score(y, q, multi_class="ovr", average="macro")
-        expected = [accuracy_score(y, pred), balanced_accuracy_score(y, pred),
-                    f1_score(y, pred, average="macro", zero_division=0), auc]
-        assert values[b] == pytest.approx(expected, abs=1e-12), METRICS
+        assert values[b, 3] == pytest.approx(auc, abs=1e-12)
         checked += 1
     assert checked > 10
 
@@ -49,6 +51,14 @@ def test_accuracy_of_a_hand_made_resample():
     assert values[2, 3] == pytest.approx(1.0)  # both class-0 scores above the class-1 score
     assert np.isnan(values[0, 3])  # no positive in the resample
     assert resampled_metrics(full_sample(3), labels, p)[0, 0] == pytest.approx(2 / 3)
+
+
+def test_multiclass_auroc_averages_the_classes_it_can_score():
+    # class 2 is never true: its one-vs-rest AUROC is undefined and left out of the macro mean
+    labels = np.array([0, 0, 1, 1])
+    p = np.array([[.6, .3, .1], [.5, .2, .3], [.2, .7, .1], [.4, .25, .35]])
+    # class 0: positives .6 .5 above negatives .2 .4: 1; class 1: positives .7 .25 vs negatives .3 .2: 3 of 4 pairs
+    assert resampled_metrics(full_sample(4), labels, p)[0, 3] == pytest.approx((1 + 0.75) / 2)
 
 
 def test_every_image_of_a_group_is_drawn_together():

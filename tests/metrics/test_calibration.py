@@ -17,6 +17,10 @@ def test_ece_equal_width_bins_by_hand():
     # 5 bins (0,.2] (.2,.4] (.4,.6] (.6,.8] (.8,1]: {0.6 right} {0.7 right, 0.8 wrong} {0.9 right}
     # ECE = 1/4 |1 - .6| + 2/4 |.5 - .75| + 1/4 |1 - .9| = .1 + .125 + .025
     assert expected_calibration_error(P, Y, 5, "width") == pytest.approx(0.25, abs=1e-12)
+    # bins of unequal size weigh by size: three classes, confidences .4 (right) | .9 (right) .8 (wrong) .7 (right)
+    three = np.array([[.4, .3, .3], [.9, .05, .05], [.1, .8, .1], [.2, .1, .7]])
+    # 1/4 |1 - .4| + 3/4 |2/3 - .8| = .15 + .1 (an unweighted mean of the two gaps would be .367)
+    assert expected_calibration_error(three, np.array([0, 0, 0, 2]), 2, "width") == pytest.approx(0.25, abs=1e-12)
     # one bin: |accuracy .75 - mean confidence .75| = 0
     assert expected_calibration_error(P, Y, 1, "width") == pytest.approx(0.0, abs=1e-12)
 
@@ -24,6 +28,8 @@ def test_ece_equal_width_bins_by_hand():
 def test_ece_equal_mass_bins_by_hand():
     # 2 bins of 2 sorted confidences: {.6, .7} both right: |1 - .65|; {.8 wrong, .9 right}: |.5 - .85|
     assert expected_calibration_error(P, Y, 2, "mass") == pytest.approx(0.5 * 0.35 + 0.5 * 0.35, abs=1e-12)
+    # 3 bins split 2, 1, 1: 2/4 |1 - .65| + 1/4 |0 - .8| + 1/4 |1 - .9|
+    assert expected_calibration_error(P, Y, 3, "mass") == pytest.approx(0.175 + 0.2 + 0.025, abs=1e-12)
     # 4 bins of one prediction each: mean of |correct - confidence| = (.4 + .3 + .8 + .1) / 4
     assert expected_calibration_error(P, Y, 4, "mass") == pytest.approx(0.4, abs=1e-12)
 
