@@ -7,6 +7,7 @@ A weight w is the same as repeating the image w times (scikit-learn's metric on 
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -109,6 +110,7 @@ def percentile_interval(values: np.ndarray, level: float) -> tuple[np.ndarray, n
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
     tail = (1 - level) / 2
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # a metric undefined in every resample stays NaN, without a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
         low, high = np.nanquantile(values, [tail, 1 - tail], axis=0)
     return low, high

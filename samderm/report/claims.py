@@ -15,6 +15,7 @@ from samderm.metrics.bootstrap import METRICS, percentile_interval
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_runs
 from samderm.report.intervals import Distribution, bootstrap_configurations
 from samderm.report.selection import select_best
+from samderm.report.summaries import TASK_ORDER
 from samderm.report.tables import write_table
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 # factor -> its list in the matrix config; each level is compared with the factor's baseline
 FACTORS = {"architecture": "architectures", "loss": "losses", "crop": "crops", "encoder": "encoders",
            "experiment": "experiments"}
+FACTOR_RANK = {factor: i for i, factor in enumerate(FACTORS)}
+TASK_RANK = {task: i for i, task in enumerate(TASK_ORDER)}
 CLAIM_COLUMNS = ["factor", "comparison", "experiment", "task", "metric", "a", "b", "difference_value",
                  "difference_low", "difference_high", "excludes_zero", "reading"]
 
@@ -111,6 +114,8 @@ def tabulate_claims(runs_tsv: str | Path, run_dirs: Iterable[str | Path], manife
     distributions, _ = bootstrap_configurations(run_dirs, manifest_tsv, bootstrap["resamples"], bootstrap["seed"],
                                                 needed) if needed else ({}, {})
     table = claims_table(pairs, distributions, claims["metrics"], bootstrap["level"])
+    table = table.sort_values(["task"], key=lambda c: c.map(TASK_RANK).fillna(len(TASK_RANK)), kind="stable")
+    table = table.sort_values(["factor"], key=lambda c: c.map(FACTOR_RANK), kind="stable").reset_index(drop=True)
     percent = f"{bootstrap['level']:.0%}"
     write_table(table, out_stem, "Claims: paired differences on the same test images",
                 f"difference = a - b (test split, mean over seeds) with its {percent} paired bootstrap interval "

@@ -120,8 +120,9 @@ def read_intervals(path: str | Path) -> pd.DataFrame:
     missing = set(INTERVAL_COLUMNS) - set(table.columns)
     if missing:
         raise ResultsError(f"{path}: missing columns {sorted(missing)}")
-    numeric = ["mean", "std", "low", "high", "level"]
-    return table.astype({"resolution": int, **{c: float for c in numeric}})
+    for column in ("mean", "std", "low", "high", "level"):  # an empty cell (std of one seed) is NaN
+        table[column] = table[column].replace("", "nan").astype(float)
+    return table.astype({"resolution": int})
 
 
 def interval_columns(intervals: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
@@ -147,6 +148,11 @@ def beside_intervals(table: pd.DataFrame, intervals: pd.DataFrame, metrics: Iter
     merged = merged.merge(spread[absent].reset_index(), on=keys, how="left")
     if merged[f"{metrics[0]}_low"].isna().all():
         raise ResultsError("the intervals table has no row of the configurations in this table")
+    for metric in metrics:
+        if f"{metric}_mean" in table.columns:  # runs.tsv and the predictions should give the same test metric
+            gap = (merged[f"{metric}_mean"] - merged[f"{metric}_value"]).abs().max()
+            if gap > 1e-9:
+                log.warning("test %s from runs.tsv and from predictions.tsv differ by up to %.3g", metric, gap)
     columns = [c for c in table.columns if c not in ("n_seeds",)]
     for metric in metrics:
         parts = [f"{metric}_{s}" for s in ("mean", "std") if f"{metric}_{s}" in absent]

@@ -34,7 +34,9 @@ def read_predictions(path: str | Path, splits: Iterable[str]) -> dict[tuple[str,
         raise ResultsError(f"{path}: missing columns {sorted(missing)}")
     out = {}
     for (task, split), rows in table[table["split"].isin(list(splits))].groupby(["task", "split"], sort=False):
-        columns = [c for c in table.columns if c.startswith("p_") and (rows[c] != "").all() and rows[c].notna().all()]
+        probability_columns = [c for c in table.columns if c.startswith("p_")]
+        filled = rows[probability_columns].ne("").all(axis=0)
+        columns = [c for c in probability_columns if filled[c]]
         if not columns:
             raise ResultsError(f"{path}: task {task!r} has no probability columns")
         classes = [c[2:] for c in columns]

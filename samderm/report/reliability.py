@@ -15,10 +15,10 @@ from samderm.report.aggregate import CONFIG_KEYS, RUN_KEYS, ResultsError, read_r
 from samderm.report.calibration import read_calibration
 from samderm.report.predictions import read_predictions
 from samderm.report.selection import select_best
+from samderm.report.summaries import TASK_ORDER
 from samderm.report.style import colour, new_figure, save_figure, styled
 
 log = logging.getLogger(__name__)
-TASK_ORDER = ["skin", "lesion", "malignancy"]
 
 
 def pooled_test_predictions(run_dirs: Sequence[str | Path], task: str, temperatures: dict[str, float]):

@@ -6,7 +6,7 @@ import pytest
 
 from samderm.io import read_tsv, write_tsv
 from samderm.report.aggregate import ResultsError, aggregate_runs
-from samderm.report.intervals import bootstrap_intervals
+from samderm.report.intervals import bootstrap_intervals, read_intervals
 from samderm.report.summaries import tabulate_classification
 
 
@@ -51,6 +51,8 @@ def test_group_id_joins_lesions_when_the_manifest_has_it(study, tmp_path):
     lesion = table[table["task"] == "lesion"].iloc[0]
     skin = table[table["task"] == "skin"].iloc[0]
     assert lesion["n_groups"] == 1
+    # one seed: no spread, read back as NaN
+    assert read_intervals(tmp_path / "i.tsv")["std"].isna().all()
     # not-skin images have no group: each is its own
     assert skin["n_groups"] == 1 + (skin["n_images"] - lesion["n_images"])
 
