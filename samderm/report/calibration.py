@@ -9,10 +9,10 @@ from typing import Iterable
 
 import pandas as pd
 
-from samderm.io import read_tsv, write_tsv
+from samderm.io import write_tsv
 from samderm.logs import progress
 from samderm.metrics.calibration import calibration_metrics, fit_temperature, scaled_probabilities
-from samderm.report.aggregate import CONFIG_KEYS, RUN_KEYS, ResultsError, run_from_dir
+from samderm.report.aggregate import CONFIG_KEYS, RUN_KEYS, ResultsError, read_with_columns, run_from_dir
 from samderm.report.predictions import read_predictions
 from samderm.report.tables import write_table
 
@@ -83,8 +83,4 @@ def calibrate_runs(run_dirs: Iterable[str | Path], output: str | Path, table_ste
 
 
 def read_calibration(path: str | Path) -> pd.DataFrame:
-    table = read_tsv(path)
-    missing = set(CALIBRATION_COLUMNS) - set(table.columns)
-    if missing:
-        raise ResultsError(f"{path}: missing columns {sorted(missing)}")
-    return table.astype({"resolution": int, "seed": int, "temperature": float, "before": float, "after": float})
+    return read_with_columns(path, CALIBRATION_COLUMNS).astype({"resolution": int, "seed": int, "temperature": float, "before": float, "after": float})

@@ -15,7 +15,7 @@ import pandas as pd
 from samderm.io import read_tsv, write_tsv
 from samderm.logs import progress
 from samderm.metrics.bootstrap import METRICS, full_sample, group_weights, percentile_interval, resampled_metrics
-from samderm.report.aggregate import CONFIG_KEYS, ResultsError, run_from_dir
+from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_with_columns, run_from_dir
 from samderm.report.predictions import TaskPredictions, check_same_images, image_groups, read_predictions
 
 log = logging.getLogger(__name__)
@@ -116,10 +116,7 @@ def bootstrap_intervals(run_dirs: Iterable[str | Path], manifest_tsv: str | Path
 
 
 def read_intervals(path: str | Path) -> pd.DataFrame:
-    table = read_tsv(path)
-    missing = set(INTERVAL_COLUMNS) - set(table.columns)
-    if missing:
-        raise ResultsError(f"{path}: missing columns {sorted(missing)}")
+    table = read_with_columns(path, INTERVAL_COLUMNS)
     for column in ("mean", "std", "low", "high", "level"):  # an empty cell (std of one seed) is NaN
         table[column] = table[column].replace("", "nan").astype(float)
     return table.astype({"resolution": int})
