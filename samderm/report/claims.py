@@ -25,8 +25,9 @@ FACTORS = {"architecture": "architectures", "loss": "losses", "crop": "crops", "
            "experiment": "experiments"}
 FACTOR_RANK = {factor: i for i, factor in enumerate(FACTORS)}
 TASK_RANK = {task: i for i, task in enumerate(TASK_ORDER)}
-CLAIM_COLUMNS = ["factor", "comparison", "experiment", "task", "metric", "a", "b", "difference_value",
-                 "difference_low", "difference_high", "excludes_zero", "reading"]
+# the verdict first, the two configurations (long names) last
+CLAIM_COLUMNS = ["factor", "comparison", "experiment", "task", "metric", "difference_value", "difference_low",
+                 "difference_high", "excludes_zero", "reading", "a", "b"]
 
 
 def baseline_levels(matrix: Mapping, baselines: Mapping) -> dict[str, tuple[str, list[str]]]:
