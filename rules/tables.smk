@@ -231,10 +231,10 @@ rule bootstrap_intervals:
         "results/logs/bootstrap_intervals.log",
     conda:
         "../envs/samderm.yaml"
-    threads: 1
+    threads: 4
     resources:
         mem_mb=8000,
-        runtime=60,
+        runtime=120,
     params:
         report=config["report"],
     script:
@@ -258,7 +258,7 @@ rule tabulate_claims:
         "results/logs/tabulate_claims.log",
     conda:
         "../envs/samderm.yaml"
-    threads: 1
+    threads: 4
     resources:
         mem_mb=8000,
         runtime=60,

@@ -71,14 +71,20 @@ def binary_auroc(weights: np.ndarray, positive: np.ndarray, score: np.ndarray) -
     counting one half; NaN where a resample lacks positives or negatives."""
     order = np.argsort(score, kind="stable")
     sorted_score, sorted_positive = score[order], positive[order]
-    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])  # blocks of tied scores
     w = weights[:, order]
-    pos = np.add.reduceat(w * sorted_positive, starts, axis=1)
-    neg = np.add.reduceat(w * ~sorted_positive, starts, axis=1)
-    negatives_below = np.cumsum(neg, axis=1) - neg
-    pairs = pos.sum(axis=1) * neg.sum(axis=1)
+    neg = w * ~sorted_positive
+    tied = sorted_score[1:] == sorted_score[:-1]
+    if tied.any():  # blocks of tied scores: negatives in a positive's block count one half
+        starts = np.flatnonzero(np.r_[True, ~tied])
+        pos_blocks = np.add.reduceat(w * sorted_positive, starts, axis=1)
+        neg_blocks = np.add.reduceat(neg, starts, axis=1)
+        pairs_won = np.einsum("bn,bn->b", pos_blocks, np.cumsum(neg_blocks, axis=1) - 0.5 * neg_blocks)
+    else:  # an image is positive or negative, so the running sum of negatives at a positive counts those below it
+        pairs_won = np.einsum("bn,bn->b", w[:, sorted_positive], np.cumsum(neg, axis=1)[:, sorted_positive])
+    n_positive = weights @ positive.astype(float)
+    pairs = n_positive * (weights.sum(axis=1) - n_positive)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(pairs > 0, np.sum(pos * (negatives_below + 0.5 * neg), axis=1) / pairs, np.nan)
+        return np.where(pairs > 0, pairs_won / pairs, np.nan)
 
 
 def auroc(weights: np.ndarray, labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:

@@ -103,7 +103,7 @@ def claims_table(pairs: pd.DataFrame, distributions: Mapping[tuple, Distribution
 
 
 def tabulate_claims(runs_tsv: str | Path, run_dirs: Iterable[str | Path], manifest_tsv: str | Path,
-                    out_stem: str | Path, matrix: Mapping, report: Mapping) -> pd.DataFrame:
+                    out_stem: str | Path, matrix: Mapping, report: Mapping, threads: int = 1) -> pd.DataFrame:
     """Write the claims table (csv/md/tex/html) of the comparisons the study's tables invite."""
     bootstrap, claims = report["bootstrap"], report["claims"]
     unknown = set(claims["metrics"]) - set(METRICS)
@@ -113,7 +113,7 @@ def tabulate_claims(runs_tsv: str | Path, run_dirs: Iterable[str | Path], manife
     pairs = claim_pairs(read_runs(runs_tsv), baseline_levels(matrix, claims.get("baselines", {})), metric)
     needed = set(pairs["a"]) | set(pairs["b"])
     distributions, _ = bootstrap_configurations(run_dirs, manifest_tsv, bootstrap["resamples"], bootstrap["seed"],
-                                                needed) if needed else ({}, {})
+                                                needed, threads) if needed else ({}, {})
     table = claims_table(pairs, distributions, claims["metrics"], bootstrap["level"])
     table = table.sort_values(["task"], key=lambda c: c.map(TASK_RANK).fillna(len(TASK_RANK)), kind="stable")
     table = table.sort_values(["factor"], key=lambda c: c.map(FACTOR_RANK), kind="stable").reset_index(drop=True)

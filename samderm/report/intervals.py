@@ -5,6 +5,8 @@ task sharing one resample matrix (so differences between configurations are pair
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Collection, Iterable
@@ -64,26 +66,40 @@ def config_of(run_dir: str | Path) -> tuple:
 
 
 def bootstrap_configurations(run_dirs: Iterable[str | Path], manifest_tsv: str | Path, n_resamples: int, seed: int,
-                             configs: Collection[tuple] | None = None
+                             configs: Collection[tuple] | None = None, threads: int = 1
                              ) -> tuple[dict[tuple, Distribution], dict[str, TaskResamples]]:
     """(config, task) -> Distribution, and task -> its resamples, over the runs of ``configs``
-    (all when None). The resamples depend only on the task's groups and ``seed``."""
+    (all when None). The resamples depend only on the task's groups and ``seed``; runs are scored on
+    ``threads`` threads (numpy releases the GIL) and summed in run order, so the result is the same."""
     manifest = read_tsv(manifest_tsv)
     tasks: dict[str, TaskResamples] = {}
-    distributions: dict[tuple, Distribution] = {}
-    for run_dir in progress(list(run_dirs), desc="bootstrap", unit="run"):
-        config = config_of(run_dir)
-        if configs is not None and config not in configs:
-            continue
-        for (task, _), predictions in read_predictions(Path(run_dir) / "predictions.tsv", ["test"]).items():
+    first_use = threading.Lock()
+
+    def resamples_of(task: str, predictions: TaskPredictions) -> TaskResamples:
+        with first_use:
             if task not in tasks:
                 groups = image_groups(manifest, predictions.image_ids, str(manifest_tsv))
                 tasks[task] = TaskResamples(predictions, groups, group_weights(groups, n_resamples, seed))
-            check_same_images(tasks[task].reference, predictions, f"{run_dir}/predictions.tsv (task {task})")
+        return tasks[task]
+
+    def score(run_dir: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        scored = []
+        for (task, _), predictions in read_predictions(Path(run_dir) / "predictions.tsv", ["test"]).items():
+            resamples = resamples_of(task, predictions)
+            check_same_images(resamples.reference, predictions, f"{run_dir}/predictions.tsv (task {task})")
             point = resampled_metrics(full_sample(len(predictions.labels)), predictions.labels,
                                       predictions.probabilities)[0]
-            resampled = resampled_metrics(tasks[task].weights, predictions.labels, predictions.probabilities)
-            distributions.setdefault((config, task), Distribution()).add(point, resampled)
+            scored.append((task, point, resampled_metrics(resamples.weights, predictions.labels,
+                                                          predictions.probabilities)))
+        return scored
+
+    chosen = [d for d in run_dirs if configs is None or config_of(d) in configs]
+    distributions: dict[tuple, Distribution] = {}
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for run_dir, scored in zip(chosen, progress(pool.map(score, chosen), total=len(chosen), desc="bootstrap",
+                                                    unit="run")):
+            for task, point, resampled in scored:
+                distributions.setdefault((config_of(run_dir), task), Distribution()).add(point, resampled)
     if not distributions:
         raise ResultsError("no test predictions to bootstrap")
     return distributions, tasks
@@ -104,9 +120,9 @@ def interval_table(distributions: dict[tuple, Distribution], tasks: dict[str, Ta
 
 
 def bootstrap_intervals(run_dirs: Iterable[str | Path], manifest_tsv: str | Path, output: str | Path,
-                        n_resamples: int, level: float, seed: int) -> pd.DataFrame:
+                        n_resamples: int, level: float, seed: int, threads: int = 1) -> pd.DataFrame:
     """Write ``results/tables/intervals.tsv``."""
-    distributions, tasks = bootstrap_configurations(run_dirs, manifest_tsv, n_resamples, seed)
+    distributions, tasks = bootstrap_configurations(run_dirs, manifest_tsv, n_resamples, seed, threads=threads)
     table = interval_table(distributions, tasks, level)
     write_tsv(table, output)
     log.info("intervals: %d configurations x tasks, %d resamples of lesion groups (%s) -> %s", len(distributions),

@@ -9,20 +9,22 @@ from samderm.metrics.bootstrap import (METRICS, full_sample, group_weights, perc
                                        resampled_metrics)
 
 
-def _random_predictions(n, k, seed):
+def _random_predictions(n, k, seed, ties=True):
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, k - 1, n)
     labels[:3] = k - 1  # a rare class: only the first lesion (rows 0-2), so some resamples lack it
     logits = rng.normal(size=(n, k)) + 1.5 * np.eye(k)[labels]
-    logits[4:7] = logits[7]  # tied scores, which AUROC counts one half
+    if ties:
+        logits[4:7] = logits[7]  # tied scores, which AUROC counts one half
     p = np.exp(logits)
     return labels, p / p.sum(axis=1, keepdims=True)
 
 
 @pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+@pytest.mark.parametrize("ties", [True, False])
 @pytest.mark.parametrize("k", [2, 4])
-def test_weighted_metrics_equal_sklearn_on_repeated_rows(k):
-    labels, p = _random_predictions(60, k, seed=k)
+def test_weighted_metrics_equal_sklearn_on_repeated_rows(k, ties):
+    labels, p = _random_predictions(60, k, seed=k, ties=ties)
     groups = np.repeat(np.arange(20), 3)
     weights = group_weights(groups, 40, seed=1)
     values = resampled_metrics(weights, labels, p)

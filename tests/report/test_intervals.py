@@ -39,7 +39,9 @@ def test_same_seed_same_intervals(study, tmp_path):
     first = bootstrap_intervals(study.run_dirs, manifest, tmp_path / "a.tsv", 100, 0.95, 3)
     again = bootstrap_intervals(study.run_dirs, manifest, tmp_path / "b.tsv", 100, 0.95, 3)
     other = bootstrap_intervals(study.run_dirs, manifest, tmp_path / "c.tsv", 100, 0.95, 4)
-    assert (tmp_path / "a.tsv").read_bytes() == (tmp_path / "b.tsv").read_bytes()
+    threaded = bootstrap_intervals(study.run_dirs, manifest, tmp_path / "d.tsv", 100, 0.95, 3, threads=3)
+    assert (tmp_path / "a.tsv").read_bytes() == (tmp_path / "b.tsv").read_bytes() == (tmp_path / "d.tsv").read_bytes()
+    assert threaded.equals(first)
     assert first.equals(again) and not first["low"].equals(other["low"])
 
 
