@@ -21,6 +21,7 @@ REPORT_TARGETS = [
     "results/tables/ood_runs.tsv",
     "results/tables/calibration_runs.tsv",
     "results/tables/intervals.tsv",
+    "results/tables/ood_intervals.tsv",
     *[
         f"results/tables/{name}{ext}"
         for name in (

@@ -138,6 +138,7 @@ rule tabulate_ood:
         ood="results/tables/ood_runs.tsv",
         runs="results/tables/runs.tsv",
         gates=[f"{d}/gate.tsv" for d in ood_dirs()],
+        intervals="results/tables/ood_intervals.tsv",
     output:
         multiext("results/tables/ood_detectors", *TABLE_FORMATS),
         multiext("results/tables/ood_gate", *TABLE_FORMATS),
@@ -267,3 +268,23 @@ rule tabulate_claims:
         report=config["report"],
     script:
         "../scripts/tabulate_claims.py"
+
+
+rule bootstrap_ood:
+    input:
+        scores=[f"{d}/scores.tsv" for d in ood_dirs()],
+        manifest="results/data/manifest.tsv",
+    output:
+        intervals="results/tables/ood_intervals.tsv",
+    log:
+        "results/logs/bootstrap_ood.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        report=config["report"],
+    script:
+        "../scripts/bootstrap_ood.py"

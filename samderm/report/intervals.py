@@ -9,7 +9,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Iterable
+from typing import Collection, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,8 @@ from samderm.report.predictions import TaskPredictions, check_same_images, image
 
 log = logging.getLogger(__name__)
 
-INTERVAL_COLUMNS = CONFIG_KEYS + ["task", "metric", "mean", "std", "low", "high", "n_seeds", "n_images", "n_groups",
+TASK_KEYS = CONFIG_KEYS + ["task"]
+INTERVAL_COLUMNS = TASK_KEYS + ["metric", "mean", "std", "low", "high", "n_seeds", "n_images", "n_groups",
                                   "n_resamples", "level"]
 
 
@@ -49,7 +50,7 @@ class Distribution:
     @property
     def std(self) -> np.ndarray:
         """Sample standard deviation over seeds (NaN with one seed)."""
-        return np.std(self.per_seed, axis=0, ddof=1) if len(self.per_seed) > 1 else np.full(len(METRICS), np.nan)
+        return np.std(self.per_seed, axis=0, ddof=1) if len(self.per_seed) > 1 else np.full(len(self.per_seed[0]), np.nan)
 
 
 @dataclass
@@ -131,46 +132,48 @@ def bootstrap_intervals(run_dirs: Iterable[str | Path], manifest_tsv: str | Path
     return table
 
 
-def read_intervals(path: str | Path) -> pd.DataFrame:
-    table = read_with_columns(path, INTERVAL_COLUMNS)
+def read_intervals(path: str | Path, columns: Sequence[str] = INTERVAL_COLUMNS) -> pd.DataFrame:
+    """intervals.tsv (or ood_intervals.tsv with its ``columns``) with numeric statistics."""
+    table = read_with_columns(path, list(columns))
     for column in ("mean", "std", "low", "high", "level"):  # an empty cell (std of one seed) is NaN
         table[column] = table[column].replace("", "nan").astype(float)
     return table.astype({"resolution": int})
 
 
-def interval_columns(intervals: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
-    """Wide: per (configuration, task) ``{metric}_value`` (mean over seeds), ``{metric}_low`` and
-    ``{metric}_high``, ready to merge beside a summary table's mean ± std columns."""
-    metrics = list(metrics)
+def interval_columns(intervals: pd.DataFrame, metrics: Iterable[str], keys: Sequence[str] = TASK_KEYS) -> pd.DataFrame:
+    """Wide: per ``keys`` (configuration and task) ``{metric}_value`` (mean over seeds), ``{metric}_low``
+    and ``{metric}_high``, ready to merge beside a summary table's mean ± std columns."""
+    metrics, keys = list(metrics), list(keys)
     rows = intervals[intervals["metric"].isin(metrics)].rename(columns={"mean": "value"})
-    wide = rows.pivot(index=CONFIG_KEYS + ["task"], columns="metric", values=["value", "low", "high"])
+    wide = rows.pivot(index=keys, columns="metric", values=["value", "low", "high"])
     wide.columns = [f"{metric}_{stat}" for stat, metric in wide.columns]
     return wide[[f"{m}_{s}" for m in metrics for s in ("value", "low", "high")]].reset_index()
 
 
-def beside_intervals(table: pd.DataFrame, intervals: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
-    """``table`` (one row per configuration and task of the test split) with each metric's interval
-    columns right after its mean ± std; a metric the table lacks (AUROC) gets its mean and std over
-    seeds from ``intervals`` too."""
-    metrics = list(metrics)
-    keys = CONFIG_KEYS + ["task"]
+def beside_intervals(table: pd.DataFrame, intervals: pd.DataFrame, metrics: Iterable[str],
+                     keys: Sequence[str] = TASK_KEYS, source: str = "runs.tsv") -> pd.DataFrame:
+    """``table`` (one row per ``keys``) with each metric's interval columns right after its mean ± std
+    (or its column); a metric the table lacks (AUROC) gets its mean and std over seeds from ``intervals``."""
+    metrics, keys = list(metrics), list(keys)
     spread = intervals[intervals["metric"].isin(metrics)].pivot(index=keys, columns="metric", values=["mean", "std"])
     spread.columns = [f"{metric}_{stat}" for stat, metric in spread.columns]
-    absent = [c for c in spread.columns if c not in table.columns]
-    merged = table.merge(interval_columns(intervals, metrics), on=keys, how="left", validate="one_to_one")
+    absent = [c for c in spread.columns if c not in table.columns and c.removesuffix("_mean").removesuffix("_std")
+              not in table.columns]
+    merged = table.merge(interval_columns(intervals, metrics, keys), on=keys, how="left", validate="one_to_one")
     merged = merged.merge(spread[absent].reset_index(), on=keys, how="left")
     if merged[f"{metrics[0]}_low"].isna().all():
         raise ResultsError("the intervals table has no row of the configurations in this table")
     for metric in metrics:
-        if f"{metric}_mean" in table.columns:  # runs.tsv and the predictions should give the same test metric
-            gap = (merged[f"{metric}_mean"] - merged[f"{metric}_value"]).abs().max()
+        shown = f"{metric}_mean" if f"{metric}_mean" in table.columns else metric
+        if shown in table.columns:  # the summary and the bootstrap should give the same test metric
+            gap = (merged[shown] - merged[f"{metric}_value"]).abs().max()
             if gap > 1e-9:
-                log.warning("test %s from runs.tsv and from predictions.tsv differ by up to %.3g", metric, gap)
+                log.warning("test %s from %s and from the bootstrap differ by up to %.3g", metric, source, gap)
     columns = [c for c in table.columns if c not in ("n_seeds",)]
     for metric in metrics:
         parts = [f"{metric}_{s}" for s in ("mean", "std") if f"{metric}_{s}" in absent]
         parts += [f"{metric}_{s}" for s in ("value", "low", "high")]
-        after = f"{metric}_std"
-        position = columns.index(after) + 1 if after in columns else len(columns)
+        after = next((c for c in (f"{metric}_std", metric) if c in columns), None)
+        position = columns.index(after) + 1 if after else len(columns)
         columns[position:position] = parts
     return merged[columns + [c for c in ("n_seeds",) if c in table.columns]]

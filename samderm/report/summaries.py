@@ -13,6 +13,7 @@ from samderm.io import read_json, read_tsv
 from samderm.ood.metrics import convention
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_ood_runs, read_runs, run_from_dir
 from samderm.report.intervals import beside_intervals, read_intervals
+from samderm.report.ood_intervals import OOD_INTERVAL_COLUMNS, OOD_KEYS
 from samderm.report.selection import best_on_test, over_seeds, select_best
 from samderm.report.tables import write_table
 
@@ -69,7 +70,7 @@ def classification_tables(tidy: pd.DataFrame, metric: str,
 def _interval_note(intervals: pd.DataFrame) -> str:
     first = intervals.iloc[0]
     return (f"[interval]: the {float(first['level']):.0%} percentile bootstrap interval of the seed mean, "
-            f"{first['n_resamples']} resamples of lesion groups of the test images (results/tables/intervals.tsv).")
+            f"{first['n_resamples']} resamples of lesion groups of the test images.")
 
 
 def tabulate_classification(runs_tsv: str | Path, out_dir: str | Path, selection_metric: str,
@@ -188,13 +189,19 @@ def gate_table(gate_files: Mapping[str, str | Path]) -> pd.DataFrame:
 
 
 def tabulate_ood(ood_runs: str | Path, runs_tsv: str | Path, gate_tsvs: Sequence[str | Path],
-                 out_dir: str | Path, selection_metric: str) -> None:
+                 out_dir: str | Path, selection_metric: str, ood_intervals_tsv: str | Path | None = None) -> None:
     gate_files = {str(Path(f).parent): f for f in gate_tsvs}
     detectors = ood_detector_table(read_ood_runs(ood_runs))
+    interval_note = ""
+    if ood_intervals_tsv:
+        intervals = read_intervals(ood_intervals_tsv, OOD_INTERVAL_COLUMNS)
+        detectors = beside_intervals(detectors, intervals, ["auroc", f"auroc_vs_{BASELINE}"], OOD_KEYS, "ood_runs.tsv")
+        interval_note = (" " + _interval_note(intervals) + f" auroc_vs_{BASELINE} [interval] is paired (the same "
+                         "resamples for both detectors): a detector differs from the baseline only where it excludes 0.")
     write_table(_task_order(detectors, *CONFIG_KEYS, "head"), Path(out_dir) / "ood_detectors",
                 f"OOD detectors vs the {BASELINE.upper()} baseline (test split)",
                 convention() + ". Hyper-parameters (params) chosen on val; auroc_vs_msp = AUROC minus the "
-                f"{BASELINE.upper()} AUROC of the same run and head.")
+                f"{BASELINE.upper()} AUROC of the same run and head." + interval_note)
     chosen = best_ood_runs(read_runs(runs_tsv), gate_files, selection_metric)
     frames = [gate_table({d: gate_files[d] for d in dirs}).assign(**config) for config, dirs in chosen]
     gates = pd.concat(frames, ignore_index=True)

@@ -175,6 +175,25 @@ def write_predictions(study: Study, rng: np.random.Generator, perfect: tuple = V
         write_tsv(table, run_dir / "predictions.tsv")
 
 
+def write_ood_scores(study: Study, rng: np.random.Generator) -> None:
+    """scores.tsv of every OOD run: test lesion images in distribution, every OOD-source image out;
+    mahalanobis separates them far better than the others (higher = more likely OOD)."""
+    manifest = pd.read_csv(study.data / "manifest.tsv", sep="\t", dtype=str, keep_default_na=False)
+    splits = pd.read_csv(study.data / "splits.tsv", sep="\t", dtype=str, keep_default_na=False)
+    test = set(splits.loc[splits["split"] == "test", "image_id"])
+    ok = manifest[manifest["status"] == "ok"]
+    images = ok[((ok["source"] == "lesion") & ok["image_id"].isin(test)) | (ok["source"] == "ood")]
+    is_ood = (images["source"] == "ood").to_numpy()
+    for ood_dir in study.ood_dirs:
+        rows = []
+        for head, detector in itertools.product(["skin", "lesion"], DETECTORS):
+            shift = 4.0 if detector == "mahalanobis" else 0.5
+            rows.append(pd.DataFrame({"image_id": images["image_id"].to_numpy(), "source": images["source"].to_numpy(),
+                                      "split": "test", "in_distribution": (~is_ood).astype(int), "head": head,
+                                      "detector": detector, "score": rng.normal(size=len(images)) + shift * is_ood}))
+        write_tsv(pd.concat(rows, ignore_index=True), ood_dir / "scores.tsv", "score convention: higher = more likely OOD")
+
+
 def build_study(root: Path) -> Study:
     rng = np.random.default_rng(0)
     study = Study(root)
@@ -193,6 +212,7 @@ def build_study(root: Path) -> Study:
     write_data(study.data, rng)
     write_features(root / "features", rng)
     write_predictions(study, rng)
+    write_ood_scores(study, rng)
     return study
 
 
