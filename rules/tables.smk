@@ -235,7 +235,7 @@ rule bootstrap_intervals:
     threads: 4
     resources:
         mem_mb=8000,
-        runtime=120,
+        runtime=240,
     params:
         report=config["report"],
     script:

@@ -59,6 +59,14 @@ def test_group_id_joins_lesions_when_the_manifest_has_it(study, tmp_path):
     assert skin["n_groups"] == 1 + (skin["n_images"] - lesion["n_images"])
 
 
+def test_an_image_missing_from_the_manifest_is_named(study, tmp_path):
+    manifest = read_tsv(study.data / "manifest.tsv")
+    tested = read_tsv(study.run_dirs[0] / "predictions.tsv").query("split == 'test'")["image_id"].iloc[0]
+    write_tsv(manifest[manifest["image_id"] != tested], tmp_path / "manifest.tsv")
+    with pytest.raises(ResultsError, match=f"manifest.tsv: no row for predicted image.*{tested}"):
+        bootstrap_intervals(study.run_dirs[:1], tmp_path / "manifest.tsv", tmp_path / "i.tsv", 10, 0.95, 0)
+
+
 def test_a_run_tested_on_other_images_is_named(study, tmp_path):
     path = study.run_dirs[3] / "predictions.tsv"
     table = read_tsv(path)
