@@ -12,10 +12,10 @@ from samderm.data.labels import label_map
 from samderm.io import read_json, read_tsv
 from samderm.ood.metrics import convention
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_ood_runs, read_runs, run_from_dir
-from samderm.report.intervals import beside_intervals, read_intervals
-from samderm.report.ood_intervals import OOD_INTERVAL_COLUMNS, OOD_KEYS
 from samderm.report.selection import best_on_test, over_seeds, select_best
 from samderm.report.tables import write_table
+from samderm.report.intervals import beside_intervals, read_intervals
+from samderm.report.ood_intervals import OOD_INTERVAL_COLUMNS, OOD_KEYS
 
 log = logging.getLogger(__name__)
 
