@@ -18,6 +18,8 @@ include: "rules/features.smk"
 include: "rules/train.smk"
 include: "rules/ood.smk"
 include: "rules/report.smk"
+include: "rules/tables.smk"
+include: "rules/figures.smk"
 
 
 onsuccess:

@@ -101,12 +101,17 @@ def aggregate_runs(run_dirs: Iterable[str | Path], output: str | Path) -> pd.Dat
     return tidy
 
 
-def _read_tidy(path: str | Path, columns: list[str]) -> pd.DataFrame:
-    tidy = read_tsv(path)
-    missing = set(columns) - set(tidy.columns)
+def read_with_columns(path: str | Path, columns: list[str]) -> pd.DataFrame:
+    """A results TSV (cells as strings), refused naming the file when it lacks one of ``columns``."""
+    table = read_tsv(path)
+    missing = set(columns) - set(table.columns)
     if missing:
         raise ResultsError(f"{path}: missing columns {sorted(missing)}")
-    return tidy.astype({"resolution": int, "seed": int, "value": float})
+    return table
+
+
+def _read_tidy(path: str | Path, columns: list[str]) -> pd.DataFrame:
+    return read_with_columns(path, columns).astype({"resolution": int, "seed": int, "value": float})
 
 
 def read_runs(path: str | Path) -> pd.DataFrame:

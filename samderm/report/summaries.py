@@ -14,11 +14,14 @@ from samderm.ood.metrics import METRICS as OOD_METRICS, convention
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_ood_runs, read_runs, run_from_dir
 from samderm.report.selection import best_on_test, over_seeds, select_best, tie_rule
 from samderm.report.tables import write_table
+from samderm.report.intervals import beside_intervals, read_intervals
+from samderm.report.ood_intervals import OOD_INTERVAL_COLUMNS, OOD_KEYS
 
 log = logging.getLogger(__name__)
 
 TASK_ORDER = ["skin", "lesion", "malignancy"]
 REPORTED = ["accuracy", "macro_f1", "balanced_accuracy"]
+INTERVAL_METRICS = REPORTED + ["auroc"]  # test metrics that carry a bootstrap interval
 BASELINE = "msp"  # the detector every other one is compared against
 
 
@@ -36,8 +39,15 @@ def _chosen_note(metric: str) -> str:
 
 # --- classification -------------------------------------------------------------------------
 
-def classification_tables(tidy: pd.DataFrame, metric: str) -> dict[str, tuple[pd.DataFrame, str, str]]:
-    """name -> (table, title, note) for the classification results."""
+def classification_tables(tidy: pd.DataFrame, metric: str,
+                          intervals: pd.DataFrame | None = None) -> dict[str, tuple[pd.DataFrame, str, str]]:
+    """name -> (table, title, note) for the classification results; with ``intervals`` every test
+    metric gets its bootstrap interval (and AUROC is added) beside its mean ± std."""
+    if intervals is not None:
+        tables = classification_tables(tidy, metric)
+        return {name: (beside_intervals(table, intervals, [m for m in INTERVAL_METRICS if f"{m}_mean" in table.columns]
+                                        + ["auroc"]), title, f"{note} {_interval_note(intervals)}")
+                for name, (table, title, note) in tables.items()}
     note = _chosen_note(metric)
     configurations = over_seeds(tidy, "test", REPORTED).merge(
         over_seeds(tidy, "val", [metric])[CONFIG_KEYS + ["task", f"{metric}_mean"]].rename(
@@ -57,9 +67,17 @@ def classification_tables(tidy: pd.DataFrame, metric: str) -> dict[str, tuple[pd
     }
 
 
-def tabulate_classification(runs_tsv: str | Path, out_dir: str | Path, selection_metric: str) -> None:
+def _interval_note(intervals: pd.DataFrame) -> str:
+    first = intervals.iloc[0]
+    return (f"[interval]: the {float(first['level']):.0%} percentile bootstrap interval of the seed mean, "
+            f"{first['n_resamples']} resamples of lesion groups of the test images.")
+
+
+def tabulate_classification(runs_tsv: str | Path, out_dir: str | Path, selection_metric: str,
+                            intervals_tsv: str | Path | None = None) -> None:
     tidy = read_runs(runs_tsv)
-    for name, (table, title, note) in classification_tables(tidy, selection_metric).items():
+    intervals = read_intervals(intervals_tsv) if intervals_tsv else None
+    for name, (table, title, note) in classification_tables(tidy, selection_metric, intervals).items():
         write_table(table, Path(out_dir) / name, title, note)
         log.info("table %s: %d rows", name, len(table))
 
@@ -171,13 +189,19 @@ def gate_table(gate_files: Mapping[str, str | Path]) -> pd.DataFrame:
 
 
 def tabulate_ood(ood_runs: str | Path, runs_tsv: str | Path, gate_tsvs: Sequence[str | Path],
-                 out_dir: str | Path, selection_metric: str) -> None:
+                 out_dir: str | Path, selection_metric: str, ood_intervals_tsv: str | Path | None = None) -> None:
     gate_files = {str(Path(f).parent): f for f in gate_tsvs}
     detectors = ood_detector_table(read_ood_runs(ood_runs))
+    interval_note = ""
+    if ood_intervals_tsv:
+        intervals = read_intervals(ood_intervals_tsv, OOD_INTERVAL_COLUMNS)
+        detectors = beside_intervals(detectors, intervals, ["auroc", f"auroc_vs_{BASELINE}"], OOD_KEYS, "ood_runs.tsv")
+        interval_note = (" " + _interval_note(intervals) + f" auroc_vs_{BASELINE} [interval] is paired (the same "
+                         "resamples for both detectors): a detector differs from the baseline only where it excludes 0.")
     write_table(_task_order(detectors, *CONFIG_KEYS, "head"), Path(out_dir) / "ood_detectors",
                 f"OOD detectors vs the {BASELINE.upper()} baseline (test split)",
                 convention() + ". Hyper-parameters (params) chosen on val; auroc_vs_msp = AUROC minus the "
-                f"{BASELINE.upper()} AUROC of the same run and head.")
+                f"{BASELINE.upper()} AUROC of the same run and head." + interval_note)
     chosen = best_ood_runs(read_runs(runs_tsv), gate_files, selection_metric)
     frames = [gate_table({d: gate_files[d] for d in dirs}).assign(**config) for config, dirs in chosen]
     gates = pd.concat(frames, ignore_index=True)

@@ -1,5 +1,6 @@
 """One table, four files: CSV (the numbers), Markdown, LaTeX (booktabs) and HTML (shown inline
-in the report). ``{metric}_mean`` / ``{metric}_std`` column pairs print as one "mean ± std" cell."""
+in the report). ``{metric}_mean`` / ``{metric}_std`` column pairs print as one "mean ± std" cell, and
+``{metric}_value`` / ``_low`` / ``_high`` triples as one "value [low, high]" cell (a bootstrap interval)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,13 @@ HEADERS = {
     "id_flagged_at_95_ood_caught": "ID flagged @95% OOD caught",
     "ood_accepted_at_95_id_accepted": "OOD accepted @95% ID accepted",
     "n_seeds": "seeds",
+    "temperature": "T",
+    "difference": "difference",
+    **{f"{m}_{stage}": f"{label}, {stage} T" for m, label in (("ece_width", "ECE (width)"), ("ece_mass", "ECE (mass)"),
+                                                             ("nll", "NLL"), ("brier", "Brier"))
+       for stage in ("before", "after")},
 }
+INTERVAL_PARTS = ("value", "low", "high")
 HTML_STYLE = """
 body { font-family: system-ui, sans-serif; font-size: 14px; margin: 1em; color: #222; }
 table { border-collapse: collapse; }
@@ -49,6 +56,13 @@ def display_frame(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     shown = {}
     for column in table.columns:
         if column.endswith("_std") and f"{column[:-4]}_mean" in table.columns:
+            continue
+        stem, _, part = column.rpartition("_")
+        if part in INTERVAL_PARTS and all(f"{stem}_{p}" in table.columns for p in INTERVAL_PARTS):
+            if part == "value":
+                shown[f"{HEADERS.get(stem, stem)} [interval]"] = [
+                    f"{_cell(v, digits)} [{_cell(lo, digits)}, {_cell(hi, digits)}]"
+                    for v, lo, hi in zip(*(table[f"{stem}_{p}"] for p in INTERVAL_PARTS))]
             continue
         if column.endswith("_mean") and f"{column[:-5]}_std" in table.columns:
             name = column[:-5]

@@ -103,6 +103,9 @@ def write_data(data: Path, rng: np.random.Generator) -> None:
     manifest = pd.DataFrame(rows)
     for column in ("path", "malignancy", "lesion_id", "reason"):
         manifest[column] = ""
+    # two images per lesion, so the bootstrap has groups to resample; other sources have no lesion
+    lesion = manifest["source"] == "lesion"
+    manifest.loc[lesion, "lesion_id"] = [f"L_{i // 2}" for i in range(int(lesion.sum()))]
     write_tsv(manifest, data / "manifest.tsv")
     ok = manifest[manifest["status"] == "ok"]
     splits = rng.choice(["train", "train", "val", "test"], size=len(ok))
@@ -135,6 +138,63 @@ def write_features(features: Path, rng: np.random.Generator) -> None:
         Image.fromarray(pixels).save(overlays / f"ISIC_{i}.png")
 
 
+def task_labels(manifest: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """task -> (image_id, split, label) of the val and test images that task applies to."""
+    lesion = manifest[manifest["source"] == "lesion"]
+    malignant = set(LABELS["malignant"]) | ({"AK"} if LABELS["ak_side"] == "malignant" else set())
+    skin = manifest[manifest["source"].isin(["lesion", "not_skin"])]
+    return {
+        "skin": skin.assign(label=np.where(skin["source"] == "lesion", "skin", "not_skin")),
+        "lesion": lesion.assign(label=lesion["lesion_class"]),
+        "malignancy": lesion.assign(label=np.where(lesion["lesion_class"].isin(malignant), "malignant", "benign")),
+    }
+
+
+def write_predictions(study: Study, rng: np.random.Generator, perfect: tuple = VAL_BEST) -> None:
+    """predictions.tsv of every run (val and test images of the manifest): noisy probabilities that
+    favour the true class; the ``perfect`` (experiment, loss, architecture) predicts every lesion right."""
+    manifest = pd.read_csv(study.data / "manifest.tsv", sep="\t", dtype=str, keep_default_na=False)
+    splits = pd.read_csv(study.data / "splits.tsv", sep="\t", dtype=str, keep_default_na=False)
+    manifest = manifest.merge(splits[["image_id", "split"]], on="image_id")
+    manifest = manifest[manifest["split"].isin(["val", "test"])]
+    columns = [f"p_{c}" for classes in TASK_CLASSES.values() for c in classes]
+    for run_dir in study.run_dirs:
+        key = tuple(run_dir.relative_to(study.root / "runs").parts[:3])
+        parts = []
+        for task, rows in task_labels(manifest).items():
+            classes = TASK_CLASSES[task]
+            truth = rows["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+            strength = 30.0 if (task == "lesion" and key == perfect) else 1.5
+            logits = rng.normal(size=(len(rows), len(classes))) + strength * np.eye(len(classes))[truth]
+            p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+            part = pd.DataFrame({"image_id": rows["image_id"].to_numpy(), "split": rows["split"].to_numpy(),
+                                 "task": task, "label": rows["label"].to_numpy(),
+                                 "predicted": np.asarray(classes)[p.argmax(axis=1)]})
+            parts.append(pd.concat([part, pd.DataFrame(p, columns=[f"p_{c}" for c in classes])], axis=1))
+        table = pd.concat(parts, ignore_index=True).reindex(columns=["image_id", "split", "task", "label",
+                                                                      "predicted", *columns])
+        write_tsv(table, run_dir / "predictions.tsv")
+
+
+def write_ood_scores(study: Study, rng: np.random.Generator) -> None:
+    """scores.tsv of every OOD run: test lesion images in distribution, every OOD-source image out;
+    mahalanobis separates them far better than the others (higher = more likely OOD)."""
+    manifest = pd.read_csv(study.data / "manifest.tsv", sep="\t", dtype=str, keep_default_na=False)
+    splits = pd.read_csv(study.data / "splits.tsv", sep="\t", dtype=str, keep_default_na=False)
+    test = set(splits.loc[splits["split"] == "test", "image_id"])
+    ok = manifest[manifest["status"] == "ok"]
+    images = ok[((ok["source"] == "lesion") & ok["image_id"].isin(test)) | (ok["source"] == "ood")]
+    is_ood = (images["source"] == "ood").to_numpy()
+    for ood_dir in study.ood_dirs:
+        rows = []
+        for head, detector in itertools.product(["skin", "lesion"], DETECTORS):
+            shift = 4.0 if detector == "mahalanobis" else 0.5
+            rows.append(pd.DataFrame({"image_id": images["image_id"].to_numpy(), "source": images["source"].to_numpy(),
+                                      "split": "test", "in_distribution": (~is_ood).astype(int), "head": head,
+                                      "detector": detector, "score": rng.normal(size=len(images)) + shift * is_ood}))
+        write_tsv(pd.concat(rows, ignore_index=True), ood_dir / "scores.tsv", "score convention: higher = more likely OOD")
+
+
 def build_study(root: Path) -> Study:
     rng = np.random.default_rng(0)
     study = Study(root)
@@ -152,6 +212,8 @@ def build_study(root: Path) -> Study:
             study.ood_dirs.append(ood_dir)
     write_data(study.data, rng)
     write_features(root / "features", rng)
+    write_predictions(study, rng)
+    write_ood_scores(study, rng)
     return study
 
 

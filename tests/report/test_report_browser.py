@@ -100,9 +100,12 @@ def test_study_report_renders_every_category(request, tmp_path):
     with headless_chromium() as driver:
         page = ReportPage(driver, report)
         page.screenshot(tmp_path / "study_page.png")
-        for category in ("Data", "Features", "Classification", "OOD", "Crops"):
+        for category in ("Data", "Features", "Classification", "Calibration", "Claims", "OOD", "Crops"):
             assert category in page.link_texts(), f"{report}: no category {category}"
         check_figure(page, "Classification", "Figures", "lesion macro-F1 by loss", tmp_path / "study_f1.png")
         check_figure(page, "OOD", "Figures", "ROC and PR curves", tmp_path / "study_ood.png")
         check_table(page, "Classification", "Tables", "best model per task", "lesion", tmp_path / "study_best.png")
+        check_table(page, "Claims", None, "paired differences with intervals", "excludes_zero", tmp_path / "claims.png")
+        check_figure(page, "Calibration", "Figures", "reliability diagrams, best model per task",
+                     tmp_path / "reliability.png")
         assert page.severe_errors() == []

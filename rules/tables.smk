@@ -1,0 +1,290 @@
+# Summary tables (csv/md/tex/html) of the whole matrix: the tidy runs table, classification,
+# calibration, bootstrap intervals, claims, data, OOD and feature stores.
+
+
+rule aggregate_runs:
+    input:
+        metrics=[f"{d}/metrics.json" for d in run_dirs()],
+    output:
+        runs="results/tables/runs.tsv",
+    log:
+        "results/logs/aggregate_runs.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/aggregate_runs.py"
+
+
+rule aggregate_ood:
+    input:
+        metrics=[f"{d}/metrics.tsv" for d in ood_dirs()],
+    output:
+        ood="results/tables/ood_runs.tsv",
+    log:
+        "results/logs/aggregate_ood.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/aggregate_ood.py"
+
+
+rule tabulate_classification:
+    input:
+        runs="results/tables/runs.tsv",
+        intervals="results/tables/intervals.tsv",
+    output:
+        multiext("results/tables/best_models", *TABLE_FORMATS),
+        multiext("results/tables/architectures", *TABLE_FORMATS),
+        multiext("results/tables/losses", *TABLE_FORMATS),
+        multiext("results/tables/configurations", *TABLE_FORMATS),
+        best=report(
+            "results/tables/best_models.html",
+            caption="../report/best_models.rst",
+            category="Classification",
+            subcategory="Tables",
+            labels={"table": "best model per task"},
+        ),
+        architectures=report(
+            "results/tables/architectures.html",
+            caption="../report/architectures.rst",
+            category="Classification",
+            subcategory="Tables",
+            labels={"table": "parallel vs multihead vs ensemble"},
+        ),
+        losses=report(
+            "results/tables/losses.html",
+            caption="../report/losses.rst",
+            category="Classification",
+            subcategory="Tables",
+            labels={"table": "macro-F1 and accuracy by loss"},
+        ),
+        configurations=report(
+            "results/tables/configurations.html",
+            caption="../report/configurations.rst",
+            category="Classification",
+            subcategory="Tables",
+            labels={"table": "every configuration"},
+        ),
+    log:
+        "results/logs/tabulate_classification.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        report=config["report"],
+    script:
+        "../scripts/tabulate_classification.py"
+
+
+rule tabulate_data:
+    input:
+        balance=BALANCE_FILES,
+        manifest="results/data/manifest.tsv",
+        counts="results/data/counts.tsv",
+        splits="results/data/splits.tsv",
+    output:
+        multiext("results/tables/data_sources", *TABLE_FORMATS),
+        multiext("results/tables/class_counts", *TABLE_FORMATS),
+        multiext("results/tables/balance", *TABLE_FORMATS),
+        sources=report(
+            "results/tables/data_sources.html",
+            caption="../report/data_sources.rst",
+            category="Data",
+            subcategory="Tables",
+            labels={"table": "images per source"},
+        ),
+        classes=report(
+            "results/tables/class_counts.html",
+            caption="../report/class_counts.rst",
+            category="Data",
+            subcategory="Tables",
+            labels={"table": "images per class and split"},
+        ),
+        balance=report(
+            "results/tables/balance.html",
+            caption="../report/balance_table.rst",
+            category="Data",
+            subcategory="Tables",
+            labels={"table": "counts before vs after balancing"},
+        ),
+    log:
+        "results/logs/tabulate_data.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        labels=config["labels"],
+        unk=config["data"]["unk"],
+    script:
+        "../scripts/tabulate_data.py"
+
+
+rule tabulate_ood:
+    input:
+        ood="results/tables/ood_runs.tsv",
+        runs="results/tables/runs.tsv",
+        gates=[f"{d}/gate.tsv" for d in ood_dirs()],
+        intervals="results/tables/ood_intervals.tsv",
+    output:
+        multiext("results/tables/ood_detectors", *TABLE_FORMATS),
+        multiext("results/tables/ood_gate", *TABLE_FORMATS),
+        detectors=report(
+            "results/tables/ood_detectors.html",
+            caption="../report/ood_detectors.rst",
+            category="OOD",
+            subcategory="Tables",
+            labels={"table": "detectors vs MSP baseline"},
+        ),
+        gate=report(
+            "results/tables/ood_gate.html",
+            caption="../report/ood_gate.rst",
+            category="OOD",
+            subcategory="Tables",
+            labels={"table": "the gate in front of the lesion classifier"},
+        ),
+    log:
+        "results/logs/tabulate_ood.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        report=config["report"],
+    script:
+        "../scripts/tabulate_ood.py"
+
+
+rule tabulate_features:
+    input:
+        settings=[f"{d}/settings.json" for d in feature_store_dirs()],
+    output:
+        multiext("results/tables/feature_sets", *TABLE_FORMATS),
+        table=report(
+            "results/tables/feature_sets.html",
+            caption="../report/feature_sets.rst",
+            category="Features",
+            labels={"table": "feature stores"},
+        ),
+    log:
+        "results/logs/tabulate_features.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/tabulate_features.py"
+
+
+rule calibrate_runs:
+    input:
+        predictions=[f"{d}/predictions.tsv" for d in run_dirs()],
+    output:
+        multiext("results/tables/calibration", *TABLE_FORMATS),
+        runs="results/tables/calibration_runs.tsv",
+        table=report(
+            "results/tables/calibration.html",
+            caption="../report/calibration.rst",
+            category="Calibration",
+            subcategory="Tables",
+            labels={
+                "table": "ECE, NLL and Brier before and after temperature scaling"
+            },
+        ),
+    log:
+        "results/logs/calibrate_runs.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        report=config["report"],
+    script:
+        "../scripts/calibrate_runs.py"
+
+
+rule bootstrap_intervals:
+    input:
+        predictions=[f"{d}/predictions.tsv" for d in run_dirs()],
+        manifest="results/data/manifest.tsv",
+    output:
+        intervals="results/tables/intervals.tsv",
+    log:
+        "results/logs/bootstrap_intervals.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        report=config["report"],
+    script:
+        "../scripts/bootstrap_intervals.py"
+
+
+rule tabulate_claims:
+    input:
+        runs="results/tables/runs.tsv",
+        predictions=[f"{d}/predictions.tsv" for d in run_dirs()],
+        manifest="results/data/manifest.tsv",
+    output:
+        multiext("results/tables/claims", *TABLE_FORMATS),
+        table=report(
+            "results/tables/claims.html",
+            caption="../report/claims.rst",
+            category="Claims",
+            labels={"table": "paired differences with intervals"},
+        ),
+    log:
+        "results/logs/tabulate_claims.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        matrix=config["matrix"],
+        report=config["report"],
+    script:
+        "../scripts/tabulate_claims.py"
+
+
+rule bootstrap_ood:
+    input:
+        scores=[f"{d}/scores.tsv" for d in ood_dirs()],
+        manifest="results/data/manifest.tsv",
+    output:
+        intervals="results/tables/ood_intervals.tsv",
+    log:
+        "results/logs/bootstrap_ood.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        report=config["report"],
+    script:
+        "../scripts/bootstrap_ood.py"
