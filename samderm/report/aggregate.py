@@ -21,7 +21,7 @@ RUN_KEYS = ["experiment", "loss", "architecture", "crop", "encoder", "pooling", 
 # a configuration is a run without its seed: seeds are what mean and spread are taken over
 CONFIG_KEYS = RUN_KEYS[:-1]
 TIDY_COLUMNS = RUN_KEYS + ["task", "split", "metric", "value"]
-OOD_COLUMNS = RUN_KEYS + ["head", "detector", "params", "metric", "value"]
+OOD_COLUMNS = RUN_KEYS + ["head", "detector", "params", "protocol", "metric", "value"]
 
 
 class ResultsError(ValueError):
@@ -135,6 +135,8 @@ def tidy_ood_metrics(metrics_tsv: str | Path) -> pd.DataFrame:
         table["value"] = table["value"].astype(float)
     except ValueError as bad:
         raise ResultsError(f"{metrics_tsv}: {bad}") from None
+    if "protocol" not in table:  # metrics.tsv written before the OOD protocol was recorded
+        table["protocol"] = "unrecorded"
     run = run_from_dir(Path(metrics_tsv).parent)
     for key in reversed(RUN_KEYS):
         table.insert(0, key, getattr(run, key))

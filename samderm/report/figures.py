@@ -13,7 +13,7 @@ from samderm.data.labels import label_map
 from samderm.io import read_json, read_tsv
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_runs, run_from_dir
 from samderm.report.selection import over_seeds, select_best
-from samderm.report.style import colour, hatch, new_figure, save_figure, styled
+from samderm.report.style import OKABE_ITO, colour, hatch, new_figure, save_figure, styled
 from samderm.report.summaries import balance_counts, best_ood_runs, class_split_counts
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,8 @@ def ood_curves_figure(runs_tsv: str | Path, curves_files: Sequence[str | Path], 
                 points = curves[(curves["head"] == head) & (curves["detector"] == detector) & (curves["curve"] == curve)]
                 is_base = detector == baseline
                 ax.plot(points["x"], points["y"], label=detector + (" (baseline)" if is_base else ""), color=colour(i),
-                        linestyle="--" if is_base else "-", linewidth=2.2 if is_base else 1.6,
+                        # past the palette's 8 colours, a dash-dot line tells a reused colour apart
+                        linestyle="--" if is_base else ("-" if i < len(OKABE_ITO) else "-."), linewidth=2.2 if is_base else 1.6,
                         drawstyle="steps-post" if curve == "roc" else "default")
             if curve == "roc":
                 ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")

@@ -162,8 +162,10 @@ def ood_detector_table(ood: pd.DataFrame) -> pd.DataFrame:
     metrics = [m for m in OOD_METRICS if f"{m}_mean" in wide.columns]
     wide = wide[[f"{m}_{s}" for m in metrics for s in ("mean", "std")]]
     params = ood.groupby(keys, sort=False)["params"].agg(lambda p: "; ".join(sorted(set(p) - {""})))
+    # which OOD images tuned and which tested (samderm.data.splits.ood_protocol)
+    protocol = ood.groupby(keys, sort=False)["protocol"].agg(lambda p: "; ".join(sorted(set(p))))
     seeds = ood.groupby(keys, sort=False)["seed"].nunique().rename("n_seeds")
-    table = wide.join(params).join(seeds).reset_index()
+    table = wide.join(params).join(protocol).join(seeds).reset_index()
     baseline = table[table["detector"] == BASELINE].set_index(CONFIG_KEYS + ["head"])["auroc_mean"]
     if baseline.empty:
         log.warning("no %s rows: the AUROC difference to the baseline is left empty", BASELINE)

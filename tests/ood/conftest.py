@@ -105,7 +105,7 @@ def study_tables(seed: int = 0):
     table = pd.DataFrame(rows)
     manifest = table.drop(columns="split")
     ok = table[table["status"] == "ok"]
-    splits = ok[["image_id", "split"]].assign(fold=-1)
+    splits = ok[["image_id", "split"]].assign(fold=-1, ood_protocol=np.where(ok["source"] == "ood", "held_out_categories", ""))
     originals = ok[ok["source"] != "ood"]
     views = originals[["image_id", "source", "split"]].assign(view_id=originals["image_id"], copy=0, transform="")
     # augmented train copies live in another store; the OOD step must not need them

@@ -56,6 +56,7 @@ def test_metrics_are_reported_on_test_for_every_head_and_detector(tables):
     metrics = tables["metrics"]
     assert len(metrics) == 2 * len(OOD_CONFIG["detectors"]) * len(METRICS) and set(metrics["split"]) == {"test"}
     assert set(metrics["n_ood"]) == {str(SPLIT_SIZES["ood"][2])}
+    assert set(metrics["protocol"]) == {"held_out_categories"}  # the splits' protocol reaches the table
     auroc = metrics[metrics["metric"] == "auroc"].set_index(["head", "detector"])["value"].astype(float)
     # the OOD images sit between the lesion classes: every detector separates them on the lesion
     # head; the skin head's "skin" class merges four clusters whose mean lies near the OOD images,

@@ -72,7 +72,8 @@ def write_ood_run(ood_dir: Path, rng: np.random.Generator) -> None:
         params = {"odin": "temperature=1000 epsilon=0.002", "energy": "temperature=1"}.get(detector, "")
         for metric in OOD_METRICS:
             metrics.append({"head": head, "detector": detector, "params": params, "split": "test", "metric": metric,
-                            "value": float(rng.uniform(0.5, 1.0)), "n_id": 30, "n_ood": 20})
+                            "value": float(rng.uniform(0.5, 1.0)), "n_id": 30, "n_ood": 20,
+                            "protocol": "held_out_categories"})
         for curve in ("roc", "pr"):
             x = np.linspace(0, 1, 6)
             y = np.sqrt(x) if curve == "roc" else 1 - 0.3 * x

@@ -66,6 +66,15 @@ def test_ood_table_keeps_every_metric_row_keyed_by_its_run(study, tmp_path):
     merged = rows.merge(one, on=["head", "detector", "metric"], suffixes=("", "_file"))
     assert len(merged) == len(one)
     assert (merged["value"] == merged["value_file"]).all()
+    assert set(tidy["protocol"]) == {"held_out_categories"}  # which OOD images tuned and tested
+
+
+def test_ood_metrics_without_a_protocol_read_as_unrecorded(study, tmp_path):
+    path = study.ood_dirs[0] / "metrics.tsv"
+    table = pd.read_csv(path, sep="\t", comment="#").drop(columns="protocol")
+    table.to_csv(path, sep="\t", index=False)
+    aggregate_ood(study.ood_dirs[:1], tmp_path / "ood.tsv")
+    assert set(read_ood_runs(tmp_path / "ood.tsv")["protocol"]) == {"unrecorded"}
 
 
 def test_an_unknown_ood_metric_is_named(study, tmp_path):

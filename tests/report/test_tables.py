@@ -79,6 +79,7 @@ def test_ood_tables_compare_detectors_with_the_baseline(study, tmp_path):
     # both FPR conventions, each named for what it counts, in the numbers and in the readable headers
     assert {"id_flagged_at_95_ood_caught_mean", "ood_accepted_at_95_id_accepted_mean"} <= set(detectors.columns)
     assert "ID flagged @95% OOD caught" in html and "OOD accepted @95% ID accepted" in html
+    assert set(detectors["protocol"]) == {"held_out_categories"}  # the table says which OOD images tuned and tested
     gate = pd.read_csv(tmp_path / "ood_gate.csv")
     assert set(gate["experiment"]) == {"exp1", "exp6"}
     exp1 = gate[gate["experiment"] == "exp1"]
