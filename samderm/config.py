@@ -10,10 +10,9 @@ from typing import Any, Mapping
 
 import yaml
 
+from samderm.features.spec import encoder_problems
 from samderm.matrix import AXES, CROPS, architecture_type, expand_matrix
 
-# SAM2's Hiera backbone downsamples by 32 and its windowed attention needs whole windows
-RESOLUTION_STEP = 32
 TRAINED_TYPES = ("parallel", "multihead")
 
 
@@ -75,12 +74,6 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
     _check_names(problems, "matrix.encoders", m["encoders"], config["encoders"], "encoder")
     _check_names(problems, "matrix.resolutions", m["resolutions"], None, "resolution")
     _check_names(problems, "matrix.seeds", m["seeds"], None, "seed")
-    for i, res in enumerate(m["resolutions"]):
-        if res % RESOLUTION_STEP:
-            problems.append(
-                f"matrix.resolutions[{i}]: {res} px cannot go through the SAM2 encoder "
-                f"(use a multiple of {RESOLUTION_STEP}, e.g. {max(64, res // RESOLUTION_STEP * RESOLUTION_STEP)})"
-            )
     for i, pattern in enumerate(m.get("exclude", [])):
         for axis in pattern:
             if axis not in AXES:
@@ -104,12 +97,7 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
                     f"(type must be one of {', '.join(TRAINED_TYPES)})"
                 )
 
-    for size, encoder in config["encoders"].items():
-        if encoder.get("url") and not encoder.get("checkpoint"):
-            problems.append(
-                f"encoders.{size}.url is set but encoders.{size}.checkpoint is null: "
-                "name the file to download it to (null means random weights)"
-            )
+    problems += encoder_problems(config, expand_matrix(config))
 
     problems += _data_problems(config["data"], Path(root))
     if not problems and not expand_matrix(config):
