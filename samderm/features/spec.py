@@ -77,12 +77,13 @@ def encoder_problems(config: Mapping[str, Any], runs) -> list[str]:
             continue
         seen.add(key)
         family = resolved[run.encoder]["family"]
+        key = f"matrix.resolutions[{list(config['matrix']['resolutions']).index(run.resolution)}]"
         fix = f"add matrix.exclude {{encoder: {run.encoder}, resolution: {run.resolution}}}"
         if family == "sam2" and run.resolution % SAM2_RESOLUTION_STEP:
-            problems.append(f"matrix.resolutions: {run.resolution} px cannot go through the SAM2 encoder "
+            problems.append(f"{key}: {run.resolution} px cannot go through the SAM2 encoder "
                             f"'{run.encoder}' (use a multiple of {SAM2_RESOLUTION_STEP}, or {fix})")
         if family == "sam" and run.resolution != SAM_RESOLUTION:
-            problems.append(f"matrix.resolutions: SAM encoder '{run.encoder}' runs at {SAM_RESOLUTION} px only, "
+            problems.append(f"{key}: SAM encoder '{run.encoder}' runs at {SAM_RESOLUTION} px only, "
                             f"not {run.resolution} ({fix})")
     segmenter = crop_segmenter(config)
     lesion = any(r.crop == "lesion" for r in runs)
