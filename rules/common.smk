@@ -123,6 +123,14 @@ def feature_store_dirs():
     )
 
 
+def extraction_logs():
+    """The extract_features log of every feature store (throughput of each encoder)."""
+    return [
+        d.replace("results/features/", "results/logs/extract_features/", 1) + ".log"
+        for d in feature_store_dirs()
+    ]
+
+
 def data_inputs():
     data = config["data"]
     if data["source"] == "demo":
