@@ -179,7 +179,9 @@ def encoder_config(encoder):
 
 def checkpoint_file(wildcards):
     path = encoder_config(wildcards.encoder).get("checkpoint")
-    return [path] if path else []  # null: random weights (or timm's own download), nothing to wait for
+    return (
+        [path] if path else []
+    )  # null: random weights (or timm's own download), nothing to wait for
 
 
 # lesion masks: one store per view set, named by what the masks depend on (never the encoder)
@@ -201,7 +203,9 @@ def mask_store(wildcards):
     """The view set's lesion-mask store (lesion crops only)."""
     if wildcards.crop != "lesion":
         return []
-    return [f"results/features/masks/{MASK_SET}/{wildcards.viewset}/{f}" for f in MASK_FILES]
+    return [
+        f"results/features/masks/{MASK_SET}/{wildcards.viewset}/{f}" for f in MASK_FILES
+    ]
 
 
 def features_params(wildcards):
