@@ -11,7 +11,7 @@ import torch
 from sam2.build_sam import build_sam2
 from sam2.modeling.sam2_base import SAM2Base
 
-from samderm.features.checkpoint import CheckpointError, verify_sha256
+from samderm.features.checkpoint import CheckpointError, checked_checkpoint, load_failure
 
 log = logging.getLogger(__name__)
 
@@ -72,20 +72,13 @@ def build_sam2_model(
         )
         torch.manual_seed(RANDOM_WEIGHTS_SEED)
         return build_sam2(graph, None, device=device, hydra_overrides_extra=overrides), None
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise CheckpointError(f"checkpoint {checkpoint} does not exist")
-    digest = verify_sha256(checkpoint, sha256)
-    if sha256 is None:
-        log.warning("encoders.%s.sha256 is null: %s loaded unverified (sha256 %s)", size, checkpoint, digest)
+    checkpoint, digest = checked_checkpoint(checkpoint, sha256, size)
     try:
         model = build_sam2(graph, str(checkpoint), device=device, hydra_overrides_extra=overrides)
     except KeyError as err:
         raise CheckpointError(f"{checkpoint}: not an official SAM2 checkpoint (no {err} entry)") from err
     except Exception as err:  # torch's unpickling and strict-load errors have many types
-        detail = " ".join(str(err).split())  # strict-load errors list hundreds of keys: keep the start
-        detail = detail if len(detail) <= 400 else detail[:400] + " ..."
-        raise CheckpointError(f"{checkpoint} does not load into SAM2.1 {size}: {detail}") from err
+        raise load_failure(checkpoint, f"SAM2.1 {size}", err) from err
     log.info("loaded SAM2.1 %s from %s (sha256 %s) at %d px", size, checkpoint, digest, resolution)
     return model, digest
 

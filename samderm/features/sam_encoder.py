@@ -18,7 +18,7 @@ from segment_anything import sam_model_registry
 from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
 
-from samderm.features.checkpoint import CheckpointError, verify_sha256
+from samderm.features.checkpoint import checked_checkpoint, load_failure
 from samderm.features.encoder import RANDOM_WEIGHTS_SEED, pool
 from samderm.features.spec import SAM_RESOLUTION
 
@@ -42,25 +42,15 @@ def build_sam_model(model_type: str, checkpoint: str | Path | None, sha256: str 
                     "(seed %d); these features carry no pretrained knowledge", name, model_type, RANDOM_WEIGHTS_SEED)
         torch.manual_seed(RANDOM_WEIGHTS_SEED)
         return sam_model_registry[model_type](checkpoint=None).eval(), None
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise CheckpointError(f"checkpoint {checkpoint} does not exist")
-    digest = verify_sha256(checkpoint, sha256)
-    if sha256 is None:
-        log.warning("encoders.%s.sha256 is null: %s loaded unverified (sha256 %s)", name, checkpoint, digest)
+    checkpoint, digest = checked_checkpoint(checkpoint, sha256, name)
     model = sam_model_registry[model_type](checkpoint=None)
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model.load_state_dict(state, strict=True)
     except Exception as err:  # unpickling and strict-load errors have many types
-        raise CheckpointError(f"{checkpoint} does not load into SAM {model_type}: {_short(err)}") from err
+        raise load_failure(checkpoint, f"SAM {model_type}", err) from err
     log.info("loaded SAM %s from %s (sha256 %s)", model_type, checkpoint, digest)
     return model.eval(), digest
-
-
-def _short(err: Exception) -> str:
-    detail = " ".join(str(err).split())  # strict-load errors list hundreds of keys: keep the start
-    return detail if len(detail) <= 400 else detail[:400] + " ..."
 
 
 class SamPreprocess:

@@ -16,7 +16,7 @@ import torch
 from timm.data import create_transform, resolve_data_config
 from timm.models import load_checkpoint
 
-from samderm.features.checkpoint import CheckpointError, verify_sha256
+from samderm.features.checkpoint import checked_checkpoint, load_failure
 from samderm.features.encoder import RANDOM_WEIGHTS_SEED, pool
 
 log = logging.getLogger(__name__)
@@ -44,21 +44,14 @@ def build_timm_model(model_name: str, resolution: int, pretrained: bool = False,
                         name, model_name, RANDOM_WEIGHTS_SEED)
             torch.manual_seed(RANDOM_WEIGHTS_SEED)
         return _create(model_name, resolution, pretrained).eval(), None
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise CheckpointError(f"checkpoint {checkpoint} does not exist")
-    digest = verify_sha256(checkpoint, sha256)
-    if sha256 is None:
-        log.warning("encoders.%s.sha256 is null: %s loaded unverified (sha256 %s)", name, checkpoint, digest)
+    checkpoint, digest = checked_checkpoint(checkpoint, sha256, name)
     model = _create(model_name, resolution, pretrained=False)
     # the model's own converter: original-format keys, position embeddings resampled to this size
     filter_fn = getattr(sys.modules[type(model).__module__], "checkpoint_filter_fn", None)
     try:
         load_checkpoint(model, str(checkpoint), strict=True, filter_fn=filter_fn, weights_only=True)
     except Exception as err:  # unpickling, safetensors and strict-load errors have many types
-        detail = " ".join(str(err).split())
-        detail = detail if len(detail) <= 400 else detail[:400] + " ..."
-        raise CheckpointError(f"{checkpoint} does not load into timm {model_name}: {detail}") from err
+        raise load_failure(checkpoint, f"timm {model_name}", err) from err
     log.info("loaded timm %s from %s (sha256 %s) at %d px", model_name, checkpoint, digest, resolution)
     return model.eval(), digest
 
