@@ -122,3 +122,25 @@ def test_segmenter_returns_a_mask_of_the_image_size(tiny_model):
     image = Image.fromarray(np.full((50, 70, 3), 128, np.uint8))
     mask = CentrePromptSegmenter(tiny_model)(image)
     assert mask.shape == (50, 70) and mask.dtype == bool
+
+
+def test_a_timm_encoder_crops_with_the_same_shared_masks(dataset, tmp_path):
+    """A second family reads the one mask store: its crops are those boxes, through timm's transform."""
+    from samderm.features.families import build_encoder
+
+    cfg = features_cfg(num_workers=1, crop={**features_cfg()["crop"], "mask_source": "files"})
+    mask_dir = tmp_path / "masks" / "images"
+    segment_lesions(mask_dir, dataset["manifest"], "images", "files", "tiny", {"checkpoint": None}, RESOLUTION, cfg)
+    vit = {"family": "timm", "model": "vit_tiny_patch16_224", "pretrained": False}
+    store = tmp_path / "vit" / "lesion" / "images"
+    settings = extract_feature_store(store, dataset["manifest"], {**FS, "encoder": "vit", "viewset": "images"}, cfg,
+                                     vit, masks=mask_dir)
+    assert (settings["family"], settings["dim"], settings["random_weights"]) == ("timm", 192, True)
+    ids, feats, _ = read_store(store)
+    encoder = build_encoder("vit", vit, RESOLUTION, "mean")
+    for i, view_id in enumerate(ids):
+        image = Image.open(dataset["root"] / f"{view_id}.png").convert("RGB")
+        box, _ = lesion_box(np.asarray(Image.open(dataset["root"] / f"{view_id}_mask.png")) > 0, CropSettings())
+        with torch.inference_mode():
+            expected = encoder.module(encoder.preprocess(image.crop(box) if box else image)[None])[0].numpy()
+        np.testing.assert_allclose(feats[i], expected, rtol=1e-4, atol=1e-5, err_msg=view_id)
