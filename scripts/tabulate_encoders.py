@@ -12,4 +12,5 @@ tabulate_encoders(
     snakemake.params.logs,
     Path(snakemake.output.table).with_suffix(""),
     snakemake.params.metric,
+    figure=(snakemake.output.png, snakemake.output.svg),
 )

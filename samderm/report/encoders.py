@@ -10,11 +10,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from samderm.io import read_json
 from samderm.report.aggregate import ResultsError
 from samderm.report.selection import best_on_test
+from samderm.report.style import colour, hatch, new_figure, save_figure, styled
 from samderm.report.tables import write_table
 
 log = logging.getLogger(__name__)
@@ -99,8 +101,28 @@ def encoder_table(tidy: pd.DataFrame, settings_files: Sequence[str | Path], log_
     return table[columns].sort_values(f"{REPORTED[0]}_mean", ascending=False, kind="stable").reset_index(drop=True)
 
 
+@styled
+def encoder_figure(table: pd.DataFrame, png: str | Path, svg: str | Path) -> None:
+    """Test macro-F1 and balanced accuracy of each encoder's val-chosen lesion model (error bars:
+    std over seeds), labelled with family, feature dimension and throughput."""
+    fig, axes = new_figure(1, 1, width=max(5.0, 1.4 * len(table)))
+    ax = axes[0, 0]
+    x = np.arange(len(table))
+    for i, metric in enumerate(REPORTED):
+        ax.bar(x + (i - 0.5) * 0.4, table[f"{metric}_mean"], 0.4, yerr=table[f"{metric}_std"].fillna(0), capsize=3,
+               label=metric.replace("_", " "), color=colour(i), hatch=hatch(i), edgecolor="white")
+    labels = [f"{r.encoder}\n{r.family}, {r.dim}-d\n{r.images_per_s:.1f} img/s" for r in table.itertuples()]
+    ax.set_xticks(x, labels)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("lesion task, test")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.set_title("Encoders: best lesion model of each, chosen on val")
+    save_figure(fig, png, svg)
+
+
 def tabulate_encoders(runs_tsv: str | Path, settings_files: Sequence[str | Path], log_paths: Sequence[str | Path],
-                      stem: str | Path, metric: str = "macro_f1") -> pd.DataFrame:
+                      stem: str | Path, metric: str = "macro_f1", figure: tuple[str | Path, str | Path] | None = None,
+                      ) -> pd.DataFrame:
     from samderm.report.aggregate import read_runs
 
     table = encoder_table(read_runs(runs_tsv), settings_files, log_paths, metric)
@@ -108,5 +130,7 @@ def tabulate_encoders(runs_tsv: str | Path, settings_files: Sequence[str | Path]
             "(mean ± std over seeds). images_per_s: views encoded / seconds of the encoder passes "
             "(extract_features logs, all stores of the encoder; lesion masks are shared and not counted).")
     write_table(table, stem, "Encoders compared", note)
+    if figure:
+        encoder_figure(table, *figure)
     log.info("encoder table: %d encoders", len(table))
     return table

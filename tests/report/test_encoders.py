@@ -73,8 +73,10 @@ def test_tabulate_writes_the_table_files(tmp_path):
     tidy = tidy_runs(np.random.default_rng(1))
     tidy.to_csv(tmp_path / "runs.tsv", sep="\t", index=False)
     settings, logs = write_stores_and_logs(tmp_path)
-    tabulate_encoders(tmp_path / "runs.tsv", settings, logs, tmp_path / "encoders")
+    tabulate_encoders(tmp_path / "runs.tsv", settings, logs, tmp_path / "encoders",
+                      figure=(tmp_path / "encoders.png", tmp_path / "encoders.svg"))
     assert len(pd.read_csv(tmp_path / "encoders.csv")) == 2
+    assert (tmp_path / "encoders.png").stat().st_size > 1000 and "vit" in (tmp_path / "encoders.svg").read_text()
     assert "Encoders compared" in (tmp_path / "encoders.md").read_text()
 
 
