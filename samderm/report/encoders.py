@@ -17,7 +17,7 @@ from samderm.io import read_json
 from samderm.report.aggregate import ResultsError
 from samderm.report.selection import best_on_test
 from samderm.report.style import colour, hatch, new_figure, save_figure, styled
-from samderm.report.tables import write_table
+from samderm.report.tables import HEADERS, write_table
 
 log = logging.getLogger(__name__)
 REPORTED = ["macro_f1", "balanced_accuracy"]
@@ -105,18 +105,18 @@ def encoder_table(tidy: pd.DataFrame, settings_files: Sequence[str | Path], log_
 def encoder_figure(table: pd.DataFrame, png: str | Path, svg: str | Path) -> None:
     """Test macro-F1 and balanced accuracy of each encoder's val-chosen lesion model (error bars:
     std over seeds), labelled with family, feature dimension and throughput."""
-    fig, axes = new_figure(1, 1, width=max(5.0, 1.4 * len(table)))
+    fig, axes = new_figure(1, 1, width=max(5.5, 2.2 * len(table)))
     ax = axes[0, 0]
     x = np.arange(len(table))
     for i, metric in enumerate(REPORTED):
         ax.bar(x + (i - 0.5) * 0.4, table[f"{metric}_mean"], 0.4, yerr=table[f"{metric}_std"].fillna(0), capsize=3,
-               label=metric.replace("_", " "), color=colour(i), hatch=hatch(i), edgecolor="white")
+               label=HEADERS[metric], color=colour(i), hatch=hatch(i), edgecolor="white")
     labels = [f"{r.encoder}\n{r.family}, {r.dim}-d\n{r.images_per_s:.1f} img/s" for r in table.itertuples()]
     ax.set_xticks(x, labels)
     ax.set_ylim(0, 1)
     ax.set_ylabel("lesion task, test")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
-    ax.set_title("Encoders: best lesion model of each, chosen on val")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)  # above the bars, never over them
+    fig.suptitle("Best lesion model per encoder (chosen on val)")
     save_figure(fig, png, svg)
 
 
