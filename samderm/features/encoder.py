@@ -54,6 +54,7 @@ def build_sam2_model(
     checkpoint: str | Path | None,
     sha256: str | None = None,
     device: str = "cpu",
+    name: str | None = None,
 ) -> tuple[SAM2Base, str | None]:
     """The whole SAM2.1 model at ``resolution`` px, and the checkpoint's sha256 (None = random).
 
@@ -63,16 +64,17 @@ def build_sam2_model(
     if size not in SAM2_CONFIGS and not str(size).endswith(".yaml"):
         raise ValueError(f"unknown encoder size {size!r}; choose one of {list(SAM2_CONFIGS)} or a sam2 config name")
     graph = SAM2_CONFIGS.get(size, size)
+    name = name or size  # the entry's name in encoders (the old form named entries by size)
     overrides = [f"++model.image_size={int(resolution)}"]
     if checkpoint is None:
         log.warning(
             "RANDOM WEIGHTS: encoders.%s.checkpoint is null, so SAM2.1 %s is randomly initialised "
             "(seed %d); these features carry no pretrained knowledge and no clinical meaning",
-            size, size, RANDOM_WEIGHTS_SEED,
+            name, size, RANDOM_WEIGHTS_SEED,
         )
         torch.manual_seed(RANDOM_WEIGHTS_SEED)
         return build_sam2(graph, None, device=device, hydra_overrides_extra=overrides), None
-    checkpoint, digest = checked_checkpoint(checkpoint, sha256, size)
+    checkpoint, digest = checked_checkpoint(checkpoint, sha256, name)
     try:
         model = build_sam2(graph, str(checkpoint), device=device, hydra_overrides_extra=overrides)
     except KeyError as err:

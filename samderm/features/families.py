@@ -39,7 +39,7 @@ def _sam2(name, cfg, resolution, pooling) -> FrozenEncoder:
     from samderm.features.preprocess import normalise, preprocess
 
     graph = cfg.get("config") or cfg["size"]
-    model, digest = build_sam2_model(graph, resolution, cfg["checkpoint"], cfg["sha256"])
+    model, digest = build_sam2_model(graph, resolution, cfg["checkpoint"], cfg["sha256"], name=name)
     return FrozenEncoder(
         "sam2", PooledEncoder(model, pooling), feature_dim(pooling, VISION_DIM),
         functools.partial(preprocess, resolution=resolution), digest,

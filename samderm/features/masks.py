@@ -60,7 +60,8 @@ def segment_lesions(out_dir: str | Path, manifest: str | Path, viewset: str, mas
         from samderm.features.encoder import build_sam2_model
 
         model, settings["checkpoint_sha256"] = build_sam2_model(
-            cfg.get("config") or cfg["size"], resolution, cfg["checkpoint"], cfg["sha256"], device=str(device))
+            cfg.get("config") or cfg["size"], resolution, cfg["checkpoint"], cfg["sha256"], device=str(device),
+            name=segmenter)
     ids = table["view_id"].tolist()
     shards = ShardDir(out_dir.parent / f"{out_dir.name}.shards", len(ids), features_cfg["shard_size"], settings)
     todo = [r for k, r in enumerate(shards.ranges) if not shards.has(k, "masks.tsv", ids[r.start:r.stop])]
