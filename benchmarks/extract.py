@@ -6,6 +6,7 @@
 2. peak RSS of a whole extraction of N vs 4N images, each in a fresh process; goal <= 1.2.
 
     .venv/bin/python benchmarks/extract.py                    # CPU, tiny, 256 px
+    .venv/bin/python benchmarks/extract.py --encoder vit_tiny --no-rss   # any encoder of --config
     .venv/bin/python benchmarks/extract.py --device cuda --images 512 --batch-size 32
 """
 
@@ -25,9 +26,12 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from samderm.config import load_yaml_strict
 from samderm.features.extract import FeatureExtractor, FeatureSet
-from samderm.features.preprocess import preprocess
+from samderm.features.spec import resolve_encoder
 from samderm.io import write_tsv
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def make_images(folder: Path, n: int, size: int, seed: int = 0) -> Path:
@@ -48,7 +52,14 @@ def extractor(args) -> FeatureExtractor:
     cfg = {"batch_size": args.batch_size, "num_workers": args.workers, "dtype": "float32",
            "shard_size": args.shard_size, "device": args.device, "crop": {}}
     fs = FeatureSet(args.encoder, "mean", args.resolution, "full", "images")
-    return FeatureExtractor(fs, cfg, {"checkpoint": None}, threads=args.threads)
+    return FeatureExtractor(fs, cfg, encoder_entry(args), threads=args.threads)
+
+
+def encoder_entry(args) -> dict:
+    encoders = load_yaml_strict(args.config)["encoders"]
+    if args.encoder not in encoders:
+        raise SystemExit(f"--encoder {args.encoder!r}: not in {args.config} (encoders: {', '.join(encoders)})")
+    return resolve_encoder(args.encoder, encoders[args.encoder])
 
 
 def sync(ex: FeatureExtractor) -> None:
@@ -60,7 +71,7 @@ def throughput(args, work: Path) -> dict:
     manifest = make_images(work / "speed", args.images, args.image_size)
     ex = extractor(args)
     paths = pd.read_csv(manifest, sep="\t")["path"]
-    tensors = torch.stack([preprocess(Image.open(p).convert("RGB"), args.resolution) for p in paths])
+    tensors = torch.stack([ex.encoder.preprocess(Image.open(p).convert("RGB")) for p in paths])
     if ex.cuda:
         tensors = tensors.pin_memory()
     on_device = tensors.to(ex.device) if ex.cuda else None  # the strictest baseline: no copy at all
@@ -113,7 +124,9 @@ def rss_of(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
-    parser.add_argument("--encoder", default="tiny", choices=["tiny", "small", "base_plus", "large"])
+    parser.add_argument("--config", default=str(REPO / "config/config.yaml"), help="study config naming the encoders")
+    parser.add_argument("--encoder", default="tiny", help="a name in the config's encoders (any family)")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS runs (throughput only)")
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--image-size", type=int, default=256, help="width of the generated JPEGs")
     parser.add_argument("--images", type=int, default=16, help="images for the throughput runs")
@@ -134,11 +147,14 @@ def main() -> None:
         work = Path(tmp)
         # memory first: a child's ru_maxrss starts from this process's size when it forks
         n = args.rss_images or args.images
-        small = peak_rss_child(args, n, work)
-        large = peak_rss_child(args, 4 * n, work)
+        small = large = None
+        if not args.no_rss:
+            small = peak_rss_child(args, n, work)
+            large = peak_rss_child(args, 4 * n, work)
         speed = throughput(args, work)
     device = torch.cuda.get_device_name(0) if args.device != "cpu" and torch.cuda.is_available() else "cpu"
-    print(f"device {device}; SAM2.1 {args.encoder} at {args.resolution} px, batch {args.batch_size}, "
+    family = encoder_entry(args)["family"]
+    print(f"device {device}; encoder {args.encoder} ({family}) at {args.resolution} px, batch {args.batch_size}, "
           f"{args.workers} workers, {args.threads} torch threads; {args.images} JPEGs of {args.image_size} px")
     print(f"bare encoder   {speed['bare_images_per_s']:8.2f} images/s (tensors in memory)")
     print(f"full pipeline  {speed['pipeline_images_per_s']:8.2f} images/s (read, decode, resize, encode, pool, write)")
@@ -146,6 +162,8 @@ def main() -> None:
     if "ratio_on_device" in speed:
         print(f"bare encoder   {speed['bare_on_device_images_per_s']:8.2f} images/s (tensors already on the GPU)")
         print(f"ratio pipeline/bare-on-GPU = {speed['ratio_on_device']:.3f}")
+    if small is None:
+        return
     for key in small:
         print(f"peak {key:12s} N={n}: {small[key]:8.1f} MiB  4N={4 * n}: {large[key]:8.1f} MiB"
               f"  ratio {large[key] / small[key]:.3f}")

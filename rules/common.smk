@@ -16,8 +16,9 @@ os.environ.update(
 )
 
 from samderm.config import ConfigError, check_config, load_yaml_strict, public_datasets
+from samderm.features.spec import crop_segmenter
 from samderm.matrix import Run, expand_matrix, feature_stores
-from samderm.features.store import STORE_FILES
+from samderm.features.store import MASK_FILES, STORE_FILES
 from samderm.report.after_run import refresh_report
 
 # refuse duplicate keys (e.g. an experiment named twice): YAML would keep the last silently
@@ -47,7 +48,7 @@ ENSEMBLE_ARCHS = _arch_names("ensemble")
 
 
 wildcard_constraints:
-    encoder="tiny|small|base_plus|large",
+    encoder="|".join(re.escape(name) for name in config["encoders"]),
     pooling="mean|max|meanmax",
     res="[0-9]+",
     crop="full|lesion",
@@ -123,6 +124,14 @@ def feature_store_dirs():
     )
 
 
+def extraction_logs():
+    """The extract_features log of every feature store (throughput of each encoder)."""
+    return [
+        d.replace("results/features/", "results/logs/extract_features/", 1) + ".log"
+        for d in feature_store_dirs()
+    ]
+
+
 def data_inputs():
     data = config["data"]
     if data["source"] == "demo":
@@ -179,8 +188,34 @@ def encoder_config(encoder):
 
 
 def checkpoint_file(wildcards):
-    path = encoder_config(wildcards.encoder)["checkpoint"]
-    return [path] if path else []  # null: random weights, nothing to wait for
+    path = encoder_config(wildcards.encoder).get("checkpoint")
+    return (
+        [path] if path else []
+    )  # null: random weights (or timm's own download), nothing to wait for
+
+
+# lesion masks: one store per view set, named by what the masks depend on (never the encoder)
+SEGMENTER = crop_segmenter(config)
+_crop = config["features"]["crop"]
+MASK_SET = (
+    "files"
+    if _crop["mask_source"] == "files"
+    else f"{_crop['mask_source']}-{SEGMENTER}-r{_crop['resolution']}"
+)
+
+
+def segmenter_checkpoint(wildcards):
+    path = encoder_config(SEGMENTER).get("checkpoint") if MASK_SET != "files" else None
+    return [path] if path else []
+
+
+def mask_store(wildcards):
+    """The view set's lesion-mask store (lesion crops only)."""
+    if wildcards.crop != "lesion":
+        return []
+    return [
+        f"results/features/masks/{MASK_SET}/{wildcards.viewset}/{f}" for f in MASK_FILES
+    ]
 
 
 def features_params(wildcards):
@@ -189,6 +224,16 @@ def features_params(wildcards):
     if wildcards.crop != "lesion":
         features.pop("crop", None)
     return features
+
+
+def features_params_for_masks(wildcards):
+    # what the masks depend on: never pooling, dtype, nor the crop box's margin and area limits
+    features = config["features"]
+    run = ("batch_size", "num_workers", "shard_size", "device")
+    return {
+        **{k: features[k] for k in run},
+        "crop": {k: features["crop"][k] for k in ("mask_source", "resolution")},
+    }
 
 
 def views_table(wildcards):
@@ -202,7 +247,7 @@ DOWNLOADABLE_CHECKPOINTS = (
     "|".join(
         re.escape(e["checkpoint"])
         for e in config["encoders"].values()
-        if e.get("url") and e.get("checkpoint")
+        if e and e.get("url") and e.get("checkpoint")
     )
     or "(?!)"
 )
@@ -212,7 +257,7 @@ def encoder_of_checkpoint(wildcards):
     return next(
         e
         for e in config["encoders"].values()
-        if e.get("checkpoint") == wildcards.weights
+        if e and e.get("checkpoint") == wildcards.weights
     )
 
 

@@ -1,9 +1,35 @@
-# Feature extraction: one SAM2 encoder pass per image view and feature set (the GPU step).
+# Lesion masks: every view segmented once per view set, shared by every encoder's lesion crops.
+rule segment_lesions:
+    input:
+        manifest="results/data/manifest.tsv",
+        views=views_table,
+        weights=segmenter_checkpoint,
+    output:
+        masks=f"results/features/masks/{MASK_SET}/{{viewset}}/masks.tsv",
+        settings=f"results/features/masks/{MASK_SET}/{{viewset}}/settings.json",
+    log:
+        f"results/logs/segment_lesions/{MASK_SET}/{{viewset}}.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        features=features_params_for_masks,
+        segmenter=SEGMENTER,
+        encoder=lambda wildcards: encoder_config(SEGMENTER) if SEGMENTER else {},
+    script:
+        "../scripts/segment_lesions.py"
+
+
+# Feature extraction: one encoder pass per image view and feature set (the GPU step).
 rule extract_features:
     input:
         manifest="results/data/manifest.tsv",
         views=views_table,
         weights=checkpoint_file,
+        masks=mask_store,
     output:
         features=f"results/features/{FSET}/{{crop}}/{{viewset}}/features.npy",
         index=f"results/features/{FSET}/{{crop}}/{{viewset}}/index.tsv",

@@ -35,6 +35,7 @@ REPORT_TARGETS = [
             "ood_detectors",
             "ood_gate",
             "feature_sets",
+            "encoders",
             "calibration",
             "claims",
         )
@@ -42,7 +43,7 @@ REPORT_TARGETS = [
     ],
     *expand(
         "results/figures/{name}.{ext}",
-        name=["class_histogram", "balance", "rulegraph", "reliability"],
+        name=["class_histogram", "balance", "rulegraph", "reliability", "encoders"],
         ext=["png", "svg"],
     ),
     *expand(

@@ -193,6 +193,40 @@ rule tabulate_features:
         "../scripts/tabulate_features.py"
 
 
+rule tabulate_encoders:
+    input:
+        runs="results/tables/runs.tsv",
+        settings=[f"{d}/settings.json" for d in feature_store_dirs()],
+    output:
+        multiext("results/tables/encoders", *TABLE_FORMATS),
+        table=report(
+            "results/tables/encoders.html",
+            caption="../report/encoders.rst",
+            category="Features",
+            labels={"table": "encoders compared"},
+        ),
+        png=report(
+            "results/figures/encoders.png",
+            caption="../report/encoders.rst",
+            category="Features",
+            labels={"figure": "encoders compared"},
+        ),
+        svg="results/figures/encoders.svg",
+    log:
+        "results/logs/tabulate_encoders.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        logs=extraction_logs(),
+        metric=config["report"]["selection_metric"],
+    script:
+        "../scripts/tabulate_encoders.py"
+
+
 rule calibrate_runs:
     input:
         predictions=[f"{d}/predictions.tsv" for d in run_dirs()],

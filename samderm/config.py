@@ -10,11 +10,10 @@ from typing import Any, Mapping
 
 import yaml
 
+from samderm.features.spec import crop_segmenter, encoder_problems
 from samderm.losses.parameters import loss_config_problems
 from samderm.matrix import AXES, CROPS, architecture_type, expand_matrix
 
-# SAM2's Hiera backbone downsamples by 32 and its windowed attention needs whole windows
-RESOLUTION_STEP = 32
 TRAINED_TYPES = ("parallel", "multihead")
 
 
@@ -76,12 +75,6 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
     _check_names(problems, "matrix.encoders", m["encoders"], config["encoders"], "encoder")
     _check_names(problems, "matrix.resolutions", m["resolutions"], None, "resolution")
     _check_names(problems, "matrix.seeds", m["seeds"], None, "seed")
-    for i, res in enumerate(m["resolutions"]):
-        if res % RESOLUTION_STEP:
-            problems.append(
-                f"matrix.resolutions[{i}]: {res} px cannot go through the SAM2 encoder "
-                f"(use a multiple of {RESOLUTION_STEP}, e.g. {max(64, res // RESOLUTION_STEP * RESOLUTION_STEP)})"
-            )
     for i, pattern in enumerate(m.get("exclude", [])):
         for axis in pattern:
             if axis not in AXES:
@@ -106,14 +99,8 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
                     f"(type must be one of {', '.join(TRAINED_TYPES)})"
                 )
 
-    for size, encoder in config["encoders"].items():
-        if encoder.get("url") and not encoder.get("checkpoint"):
-            problems.append(
-                f"encoders.{size}.url is set but encoders.{size}.checkpoint is null: "
-                "name the file to download it to (null means random weights)"
-            )
-
-    problems += _encoder_problems(config, Path(root))
+    problems += encoder_problems(config, expand_matrix(config))
+    problems += _checkpoint_checksum_problems(config, Path(root))
     problems += _data_problems(config["data"], Path(root))
     if not problems and not expand_matrix(config):
         problems.append("matrix.exclude: every combination is excluded, nothing would run")
@@ -205,15 +192,20 @@ def _data_problems(data: Mapping[str, Any], root: Path) -> list[str]:
     return problems + _public_problems(data, root)
 
 
-def _encoder_problems(config: Mapping[str, Any], root: Path) -> list[str]:
+def _checkpoint_checksum_problems(config: Mapping[str, Any], root: Path) -> list[str]:
+    """A checkpoint the study will download (an encoder of the matrix, or the lesion-crop
+    segmenter when lesion crops are in it) needs a well-formed sha256."""
     from samderm.data.download import checksum_problem
 
+    used = set(config["matrix"]["encoders"])
+    if "lesion" in config["matrix"]["crops"]:
+        used.add(crop_segmenter(config))
     problems = []
-    for size, encoder in config["encoders"].items():
+    for name, encoder in config["encoders"].items():
         sha256 = encoder.get("sha256")
-        fetched = encoder.get("url") and encoder.get("checkpoint") and size in config["matrix"]["encoders"]
+        fetched = encoder.get("url") and encoder.get("checkpoint") and name in used
         if (fetched and not (root / encoder["checkpoint"]).is_file()) or sha256 is not None:
-            problem = checksum_problem({"sha256": sha256}, f"encoders.{size}", md5_allowed=False)
+            problem = checksum_problem({"sha256": sha256}, f"encoders.{name}", md5_allowed=False)
             if problem:
                 problems.append(problem)
     return problems

@@ -20,4 +20,5 @@ extract_feature_store(
     encoder_cfg=snakemake.params.encoder,
     views=snakemake.input.views[0] if snakemake.input.views else None,
     threads=snakemake.threads,
+    masks=Path(snakemake.input.masks[0]).parent if snakemake.input.masks else None,
 )

@@ -1,1 +1,2 @@
-"""Frozen SAM2 encoder features: checkpoints, preprocessing, lesion crops, the feature store."""
+"""Frozen image-encoder features (families sam2, sam, timm): checkpoints, preprocessing,
+shared lesion masks and crops, the feature store."""

@@ -1,15 +1,37 @@
-"""Official SAM2.1 checkpoints: sha256 verification, and their download (sha256-checked, atomic)."""
+"""Official encoder checkpoints: sha256 verification, and their download (sha256-checked, atomic)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from samderm.data.download import fetch
 from samderm.data.hashing import sha256_file
 
 
+log = logging.getLogger(__name__)
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message names the file or URL."""
+
+
+def checked_checkpoint(path: str | Path, sha256: str | None, name: str) -> tuple[Path, str]:
+    """An existing checkpoint file and its sha256, which must equal ``sha256`` when given."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    digest = verify_sha256(path, sha256)
+    if sha256 is None:
+        log.warning("encoders.%s.sha256 is null: %s loaded unverified (sha256 %s)", name, path, digest)
+    return path, digest
+
+
+def load_failure(path: Path, target: str, err: Exception) -> CheckpointError:
+    """A load error that names the file and the model; strict-load errors list hundreds of keys: keep the start."""
+    detail = " ".join(str(err).split())
+    detail = detail if len(detail) <= 400 else detail[:400] + " ..."
+    return CheckpointError(f"{path} does not load into {target}: {detail}")
 
 
 def verify_sha256(path: str | Path, expected: str | None) -> str:

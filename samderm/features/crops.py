@@ -1,5 +1,7 @@
 """Lesion crops: a mask (from a file or SAM2 prompted at the image centre) -> its bounding
-box with a margin, or a counted fallback to the full image when the mask is implausible."""
+box with a margin, or a counted fallback to the full image when the mask is implausible.
+Masks are reduced to their extent once per view (samderm.features.masks); every encoder's
+crop box is computed from that extent."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ Box = tuple[int, int, int, int]  # left, top, right, bottom (PIL crop convention
 @dataclass(frozen=True)
 class CropSettings:
     mask_source: str = "auto"  # auto | files | sam2
+    segmenter: str | None = None  # the SAM2 encoder that segments (None: the first SAM2 one)
+    resolution: int = 1024  # the segmenter's input size
     margin: float = 0.1
     min_area: float = 0.01
     max_area: float = 0.9
@@ -32,19 +36,30 @@ class CropSettings:
         return settings
 
 
-def lesion_box(mask: np.ndarray, settings: CropSettings) -> tuple[Box | None, str]:
-    """The margin-padded bounding box of a plausible mask, else (None, why it fell back)."""
+def mask_extent(mask: np.ndarray) -> dict:
+    """What a crop box needs of a mask: its size, lesion pixel count and tight bounding box
+    (-1 when empty); small enough to store for every view instead of the mask."""
     mask = np.asarray(mask, dtype=bool)
     height, width = mask.shape
-    area = mask.mean()
+    extent = {"width": width, "height": height, "mask_pixels": int(mask.sum()),
+              "left": -1, "top": -1, "right": -1, "bottom": -1}
+    if extent["mask_pixels"]:
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        extent.update(left=int(cols[0]), top=int(rows[0]), right=int(cols[-1]) + 1, bottom=int(rows[-1]) + 1)
+    return extent
+
+
+def box_from_extent(extent, settings: CropSettings) -> tuple[Box | None, str]:
+    """The margin-padded box of a plausible mask's extent, else (None, why it fell back)."""
+    width, height = int(extent["width"]), int(extent["height"])
+    area = int(extent["mask_pixels"]) / (width * height)
     if area == 0:
         return None, "empty mask"
     if area < settings.min_area:
         return None, f"mask area {area:.4f} < min_area {settings.min_area}"
     if area > settings.max_area:
         return None, f"mask area {area:.4f} > max_area {settings.max_area}"
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    left, top, right, bottom = (int(extent[k]) for k in ("left", "top", "right", "bottom"))
     pad_y, pad_x = settings.margin * (bottom - top), settings.margin * (right - left)
     return (
         int(max(0, np.floor(left - pad_x))),
@@ -52,6 +67,11 @@ def lesion_box(mask: np.ndarray, settings: CropSettings) -> tuple[Box | None, st
         int(min(width, np.ceil(right + pad_x))),
         int(min(height, np.ceil(bottom + pad_y))),
     ), ""
+
+
+def lesion_box(mask: np.ndarray, settings: CropSettings) -> tuple[Box | None, str]:
+    """The margin-padded bounding box of a plausible mask, else (None, why it fell back)."""
+    return box_from_extent(mask_extent(mask), settings)
 
 
 def load_mask(path: str | Path, size: tuple[int, int]) -> Image.Image:

@@ -3,7 +3,7 @@ so the encoder in the main process never waits on pixels."""
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,6 @@ from torch.utils.data import Dataset, Sampler
 from samderm.data.augment import render_view
 from samderm.data.images import load_rgb
 from samderm.features.crops import Box, load_mask
-from samderm.features.preprocess import pixels, preprocess
 
 
 def render(row, with_mask: bool) -> tuple[Image.Image, Image.Image | None]:
@@ -39,13 +38,12 @@ class ViewPixels(Dataset):
 
 
 class EncoderInputs(Dataset):
-    """(position, 3 x s x s float tensor): the view, cropped to its box (None = full), preprocessed;
-    or, with ``normalise_here=False``, its 3 x H x W uint8 pixels, to be normalised on the GPU
-    (a fraction of the bytes to move, and the resize off the worker CPUs)."""
+    """(position, encoder input): the view, cropped to its box (None = full), through ``transform``
+    (the family's official preprocessing, or ``pixels`` when the GPU does it)."""
 
-    def __init__(self, views: pd.DataFrame, resolution: int, boxes: Sequence[Box | None] | None = None,
-                 normalise_here: bool = True):
-        self.views, self.resolution, self.normalise_here = views, resolution, normalise_here
+    def __init__(self, views: pd.DataFrame, transform: Callable[[Image.Image], torch.Tensor],
+                 boxes: Sequence[Box | None] | None = None):
+        self.views, self.transform = views, transform
         self.boxes = boxes if boxes is not None else [None] * len(views)
 
     def __len__(self) -> int:
@@ -54,8 +52,7 @@ class EncoderInputs(Dataset):
     def __getitem__(self, i: int):
         image, _ = render(self.views.iloc[i], with_mask=False)
         box = self.boxes[i]
-        image = image.crop(box) if box else image
-        return i, preprocess(image, self.resolution) if self.normalise_here else pixels(image)
+        return i, self.transform(image.crop(box) if box else image)
 
 
 class ShardBatches(Sampler[list[int]]):

@@ -1,5 +1,6 @@
 """The SAM2.1 image encoder, built by the official ``build_sam2``, and pooling of its
-``vision_features`` (B x 256 x s/16 x s/16) to one vector per image."""
+``vision_features`` (B x 256 x s/16 x s/16: the neck's top level, the embedding SAM2's
+image predictor uses, less its no-memory term) to one vector per image."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from sam2.build_sam import build_sam2
 from sam2.modeling.sam2_base import SAM2Base
 
-from samderm.features.checkpoint import CheckpointError, verify_sha256
+from samderm.features.checkpoint import CheckpointError, checked_checkpoint, load_failure
 
 log = logging.getLogger(__name__)
 
@@ -26,20 +27,25 @@ VISION_DIM = 256
 RANDOM_WEIGHTS_SEED = 0
 
 
-def feature_dim(pooling: str) -> int:
-    return 2 * VISION_DIM if pooling == "meanmax" else VISION_DIM
+def feature_dim(pooling: str, channels: int = VISION_DIM) -> int:
+    return 2 * channels if pooling == "meanmax" else channels
 
 
-def pool(vision_features: torch.Tensor, pooling: str) -> torch.Tensor:
-    """B x C x H x W -> B x C (mean, max) or B x 2C (meanmax: mean then max)."""
+def pool(vision_features: torch.Tensor, pooling: str, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """B x C x H x W -> B x C (mean, max) or B x 2C (meanmax: mean then max); ``valid``
+    (B x 1 x H x W, nonzero = a cell that covers the image) leaves padding cells out."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
     flat = vision_features.flatten(2)
-    if pooling == "mean":
-        return flat.mean(-1)
-    if pooling == "max":
-        return flat.amax(-1)
+    if valid is None:
+        mean, peak = flat.mean(-1), flat.amax(-1)
+    else:
+        weight = valid.flatten(2).to(flat.dtype)
+        mean = (flat * weight).sum(-1) / weight.sum(-1).clamp_min(1)
+        peak = flat.masked_fill(weight == 0, float("-inf")).amax(-1)
     if pooling == "meanmax":
-        return torch.cat([flat.mean(-1), flat.amax(-1)], dim=1)
-    raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+        return torch.cat([mean, peak], dim=1)
+    return mean if pooling == "mean" else peak
 
 
 def build_sam2_model(
@@ -48,37 +54,33 @@ def build_sam2_model(
     checkpoint: str | Path | None,
     sha256: str | None = None,
     device: str = "cpu",
+    name: str | None = None,
 ) -> tuple[SAM2Base, str | None]:
     """The whole SAM2.1 model at ``resolution`` px, and the checkpoint's sha256 (None = random).
 
     Loading goes through ``build_sam2`` itself: ``torch.load(weights_only=True)`` and a
     strict state-dict match, here with errors that name the file.
     """
-    if size not in SAM2_CONFIGS:
-        raise ValueError(f"unknown encoder size {size!r}; choose one of {list(SAM2_CONFIGS)}")
+    if size not in SAM2_CONFIGS and not str(size).endswith(".yaml"):
+        raise ValueError(f"unknown encoder size {size!r}; choose one of {list(SAM2_CONFIGS)} or a sam2 config name")
+    graph = SAM2_CONFIGS.get(size, size)
+    name = name or size  # the entry's name in encoders (the old form named entries by size)
     overrides = [f"++model.image_size={int(resolution)}"]
     if checkpoint is None:
         log.warning(
             "RANDOM WEIGHTS: encoders.%s.checkpoint is null, so SAM2.1 %s is randomly initialised "
             "(seed %d); these features carry no pretrained knowledge and no clinical meaning",
-            size, size, RANDOM_WEIGHTS_SEED,
+            name, size, RANDOM_WEIGHTS_SEED,
         )
         torch.manual_seed(RANDOM_WEIGHTS_SEED)
-        return build_sam2(SAM2_CONFIGS[size], None, device=device, hydra_overrides_extra=overrides), None
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise CheckpointError(f"checkpoint {checkpoint} does not exist")
-    digest = verify_sha256(checkpoint, sha256)
-    if sha256 is None:
-        log.warning("encoders.%s.sha256 is null: %s loaded unverified (sha256 %s)", size, checkpoint, digest)
+        return build_sam2(graph, None, device=device, hydra_overrides_extra=overrides), None
+    checkpoint, digest = checked_checkpoint(checkpoint, sha256, name)
     try:
-        model = build_sam2(SAM2_CONFIGS[size], str(checkpoint), device=device, hydra_overrides_extra=overrides)
+        model = build_sam2(graph, str(checkpoint), device=device, hydra_overrides_extra=overrides)
     except KeyError as err:
         raise CheckpointError(f"{checkpoint}: not an official SAM2 checkpoint (no {err} entry)") from err
     except Exception as err:  # torch's unpickling and strict-load errors have many types
-        detail = " ".join(str(err).split())  # strict-load errors list hundreds of keys: keep the start
-        detail = detail if len(detail) <= 400 else detail[:400] + " ..."
-        raise CheckpointError(f"{checkpoint} does not load into SAM2.1 {size}: {detail}") from err
+        raise load_failure(checkpoint, f"SAM2.1 {size}", err) from err
     log.info("loaded SAM2.1 %s from %s (sha256 %s) at %d px", size, checkpoint, digest, resolution)
     return model, digest
 

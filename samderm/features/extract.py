@@ -1,77 +1,45 @@
-"""One feature store: every view of a view set through SAM2's encoder, pooled, saved in
-resumable shards and joined into features.npy + index.tsv + settings.json."""
+"""One feature store: every view of a view set through one named encoder (any family), cropped
+to the shared lesion-mask store's boxes where asked, pooled, saved in resumable shards and
+joined into features.npy + index.tsv + settings.json."""
 
 from __future__ import annotations
 
 import logging
-import platform
-from collections import Counter
 from dataclasses import asdict, dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
-from torch.utils.data import DataLoader
 
-from samderm.features.crops import CentrePromptSegmenter, CropSettings, draw_overlay, lesion_box
-from samderm.features.dataset import EncoderInputs, ShardBatches, ViewPixels, collate_list, render, worker_init
-from samderm.features.encoder import SAM2_CONFIGS, PooledEncoder, build_sam2_model, feature_dim
-from samderm.features.preprocess import normalise
+from samderm.features.crops import CropSettings, box_from_extent, draw_overlay
+from samderm.features.dataset import EncoderInputs, collate_list, render
+from samderm.features.families import build_encoder
+from samderm.features.masks import read_masks
+from samderm.features.preprocess import pixels
+from samderm.features.runtime import make_loader, package_versions, resolve_device
 from samderm.features.shards import ShardDir
+from samderm.features.spec import resolve_encoder
 from samderm.features.store import write_store
 from samderm.features.viewsets import store_views
 from samderm.io import atomic_path, write_tsv
 from samderm.logs import progress
 
+__all__ = ["FeatureExtractor", "FeatureSet", "extract_feature_store", "resolve_device"]
 log = logging.getLogger(__name__)
-CROP_COLUMNS = ["view_id", "left", "top", "right", "bottom", "mask_source", "fallback"]
 
 
 @dataclass(frozen=True)
 class FeatureSet:
-    encoder: str
+    encoder: str  # a name in the config's encoders
     pooling: str
     resolution: int
     crop: str  # full | lesion
     viewset: str  # images | aug-<balancing>
 
 
-def resolve_device(setting: str) -> torch.device:
-    """auto = cuda when visible, else cpu, said in the log; cuda when none is visible is an error."""
-    if setting == "cpu":
-        return torch.device("cpu")
-    if torch.cuda.is_available():
-        log.info("using GPU %s", torch.cuda.get_device_name(0))
-        return torch.device("cuda")
-    if setting == "cuda":
-        raise RuntimeError("features.device is cuda but torch sees no GPU")
-    log.warning("no GPU visible (torch.cuda.is_available() is False): extracting on CPU")
-    return torch.device("cpu")
-
-
-def package_versions() -> dict[str, str]:
-    names = ("torch", "torchvision", "sam2", "numpy", "pillow", "samderm")
-    return {"python": platform.python_version(), **{n: version(n) for n in names}}
-
-
-def make_loader(dataset, shards, batch_size: int, num_workers: int, pin: bool, collate=None) -> DataLoader:
-    return DataLoader(
-        dataset,
-        batch_sampler=ShardBatches(shards, batch_size),
-        num_workers=num_workers,
-        pin_memory=pin,
-        worker_init_fn=worker_init,
-        collate_fn=collate,
-        # two batches decoded ahead per worker keep the encoder fed; more only holds memory
-        prefetch_factor=2 if num_workers else None,
-    )
-
-
 class FeatureExtractor:
-    """Holds the model and settings of one feature set; ``run`` fills one store."""
+    """Holds the encoder and settings of one feature set; ``run`` fills one store."""
 
     def __init__(self, feature_set: FeatureSet, features_cfg: dict, encoder_cfg: dict, threads: int = 1):
         self.fs = feature_set
@@ -82,26 +50,25 @@ class FeatureExtractor:
         torch.set_num_threads(max(1, threads))
         self.device = resolve_device(features_cfg["device"])
         self.cuda = self.device.type == "cuda"
-        self.model, self.checkpoint_sha256 = build_sam2_model(
-            feature_set.encoder, feature_set.resolution, encoder_cfg.get("checkpoint"),
-            encoder_cfg.get("sha256"), device=str(self.device),
-        )
-        self.checkpoint = encoder_cfg.get("checkpoint")
-        self.encoder = PooledEncoder(self.model, feature_set.pooling)
+        self.encoder_cfg = resolve_encoder(feature_set.encoder, encoder_cfg)
+        self.encoder = build_encoder(feature_set.encoder, self.encoder_cfg, feature_set.resolution,
+                                     feature_set.pooling, str(self.device))
         if self.cuda:
-            self.encoder = self.encoder.to(memory_format=torch.channels_last)
+            self.encoder.module = self.encoder.module.to(memory_format=torch.channels_last)
 
     def settings(self) -> dict:
         """Everything the numbers depend on (the shard fingerprint and the base of settings.json)."""
+        checkpoint = self.encoder_cfg["checkpoint"]
         return {
             **asdict(self.fs),
-            "sam2_config": SAM2_CONFIGS[self.fs.encoder],
-            "dim": feature_dim(self.fs.pooling),
+            **self.encoder.description,
+            "dim": self.encoder.dim,
             "dtype": self.cfg["dtype"],
-            "checkpoint": None if self.checkpoint is None else str(self.checkpoint),
-            "checkpoint_sha256": self.checkpoint_sha256,
-            "random_weights": self.checkpoint_sha256 is None,
-            "crop_settings": asdict(self.crop) if self.fs.crop == "lesion" else None,
+            "checkpoint": None if checkpoint is None else str(checkpoint),
+            "checkpoint_sha256": self.encoder.checkpoint_sha256,
+            "random_weights": checkpoint is None and not self.encoder_cfg.get("pretrained"),
+            "crop_settings": {k: v for k, v in asdict(self.crop).items() if k != "overlays"}
+            if self.fs.crop == "lesion" else None,
             "batch_size": self.cfg["batch_size"],
             "shard_size": self.cfg["shard_size"],
             "device": self.device.type,
@@ -113,77 +80,61 @@ class FeatureExtractor:
             images = images.to(self.device, non_blocking=True)
             if self.cuda:
                 images = images.contiguous(memory_format=torch.channels_last)
-            return self.encoder(images).float().cpu().numpy()
+            return self.encoder.module(images).float().cpu().numpy()
 
-    def run(self, store_dir: str | Path, manifest: str | Path, views_path: str | Path | None = None) -> dict:
+    def run(self, store_dir: str | Path, manifest: str | Path, views_path: str | Path | None = None,
+            mask_dir: str | Path | None = None) -> dict:
         store_dir = Path(store_dir)
         views = store_views(manifest, self.fs.viewset, views_path)
         ids = views["view_id"].tolist()
         if not ids:
             raise ValueError(f"{store_dir}: view set {self.fs.viewset!r} has no views in {views_path or manifest}")
-        base = self.settings()
+        masks = mask_settings = None
+        if self.fs.crop == "lesion":
+            if mask_dir is None:
+                raise ValueError(f"{store_dir}: lesion crops need the view set's lesion-mask store")
+            masks, mask_settings = read_masks(mask_dir, ids)
+        base = {**self.settings(), "masks": mask_settings and {k: v for k, v in mask_settings.items() if k != "versions"}}
         shards = ShardDir(store_dir.parent / f"{store_dir.name}.shards", len(ids), self.cfg["shard_size"], base)
         log.info("%s: %d views of %s in %d shards", store_dir, len(ids), self.fs.viewset, len(shards.ranges))
-        boxes, crops = self._lesion_boxes(views, shards) if self.fs.crop == "lesion" else (None, None)
-        self._encode(views, shards, boxes)
+        crops = self._crops(views, masks) if masks is not None else None
+        self._encode(views, shards, None if crops is None else crops["box"].tolist())
         blocks = (shards.load_features(k) for k in range(len(shards.ranges)))
         fallbacks = self._write_crop_outputs(store_dir, views, crops)
         settings = {**base, "n_views": len(ids), "crop_fallbacks": len(fallbacks)}
-        if crops is not None:
-            settings["mask_sources"] = dict(Counter(crops["mask_source"]))
-        write_store(store_dir, ids, blocks, base["dim"], self.cfg["dtype"], settings)
+        if masks is not None:
+            settings["mask_sources"] = mask_settings["mask_sources"]
+        write_store(store_dir, ids, blocks, self.encoder.dim, self.cfg["dtype"], settings)
         shards.remove()
-        log.info("wrote %s: %d x %d %s features, %d crop fallbacks", store_dir, len(ids), base["dim"],
+        log.info("wrote %s: %d x %d %s features, %d crop fallbacks", store_dir, len(ids), self.encoder.dim,
                  self.cfg["dtype"], len(fallbacks))
         return settings
 
-    def _lesion_boxes(self, views: pd.DataFrame, shards: ShardDir):
-        use_files = self.crop.mask_source in ("auto", "files")
-        if self.crop.mask_source == "files":
-            no_mask = views.loc[views["mask_path"] == "", "view_id"].tolist()
-            if no_mask:
-                raise ValueError(f"features.crop.mask_source is files but {len(no_mask)} view(s) have no "
-                                 f"mask_path in the manifest, e.g. {no_mask[:5]}")
-        ids = views["view_id"].tolist()
-        todo = [r for k, r in enumerate(shards.ranges) if not shards.has(k, "crops.tsv", ids[r.start:r.stop])]
-        log.info("lesion crops: %d of %d shards to segment (mask source %s)", len(todo), len(shards.ranges),
-                 self.crop.mask_source)
-        segmenter = CentrePromptSegmenter(self.model) if self.crop.mask_source != "files" else None
-        loader = make_loader(ViewPixels(views, use_files), todo, self.cfg["batch_size"], self.cfg["num_workers"],
-                             pin=False, collate=collate_list)
-        rows: dict[int, list] = {}
-        for batch in progress(loader, "segment lesions", total=len(loader), unit="batch"):
-            for i, pixels, mask in batch:
-                source = "file" if mask is not None else "sam2"
-                if mask is None:
-                    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda):
-                        mask = segmenter(Image.fromarray(pixels))
-                box, reason = lesion_box(mask, self.crop)
-                k = i // self.cfg["shard_size"]
-                rows.setdefault(k, []).append([ids[i], *(box or ("", "", "", "")), source, reason])
-                if len(rows[k]) == len(shards.ranges[k]):
-                    shards.save_table(k, "crops.tsv", pd.DataFrame(rows.pop(k), columns=CROP_COLUMNS))
-        crops = pd.concat([shards.load_table(k, "crops.tsv") for k in range(len(shards.ranges))], ignore_index=True)
-        boxes = [_box(row) for _, row in crops.iterrows()]
-        log.info("lesion crops: %d cropped, %d fell back to the full image; masks: %s",
-                 sum(b is not None for b in boxes), sum(b is None for b in boxes),
-                 dict(Counter(crops["mask_source"])))
-        return boxes, crops
+    def _crops(self, views: pd.DataFrame, masks: pd.DataFrame) -> pd.DataFrame:
+        """Each view's crop box (None = fallback to the full image) and why it fell back."""
+        boxes = [box_from_extent(extent, self.crop) for _, extent in masks.iterrows()]
+        crops = pd.DataFrame({"view_id": views["view_id"], "image_id": views["image_id"],
+                              "box": [b for b, _ in boxes], "fallback": [r for _, r in boxes],
+                              "mask_source": masks["mask_source"]})
+        log.info("lesion crops: %d cropped, %d fell back to the full image", crops["box"].notna().sum(),
+                 crops["box"].isna().sum())
+        return crops
 
     def _encode(self, views: pd.DataFrame, shards: ShardDir, boxes) -> None:
         ids = views["view_id"].tolist()
         todo = [r for k, r in enumerate(shards.ranges) if not shards.has(k, "features.npz", ids[r.start:r.stop])]
         log.info("encoder: %d of %d shards to compute (%d views) on %s", len(todo), len(shards.ranges),
                  sum(map(len, todo)), self.device.type)
-        # on a GPU the workers only decode and crop; the resize and normalisation run on the GPU
-        dataset = EncoderInputs(views, self.fs.resolution, boxes, normalise_here=not self.cuda)
+        # SAM2 on a GPU: workers only decode and crop; the resize and normalisation run on the GPU
+        on_device = self.cuda and self.encoder.device_preprocess is not None
+        dataset = EncoderInputs(views, pixels if on_device else self.encoder.preprocess, boxes)
         loader = make_loader(dataset, todo, self.cfg["batch_size"], self.cfg["num_workers"], pin=self.cuda,
-                             collate=collate_list if self.cuda else None)
+                             collate=collate_list if on_device else None)
         parts: dict[int, list[np.ndarray]] = {}
         for batch in progress(loader, "encode views", total=len(loader), unit="batch"):
-            if self.cuda:
+            if on_device:
                 positions = [i for i, _ in batch]
-                images = torch.stack([normalise(p.to(self.device, non_blocking=True), self.fs.resolution)
+                images = torch.stack([self.encoder.device_preprocess(p.to(self.device, non_blocking=True))
                                       for _, p in batch])
             else:
                 positions, images = batch
@@ -198,9 +149,9 @@ class FeatureExtractor:
         columns = ["view_id", "image_id", "reason"]
         fallbacks = pd.DataFrame(columns=columns)
         if crops is not None:
-            lost = crops["fallback"] != ""
-            fallbacks = pd.DataFrame({"view_id": crops.loc[lost, "view_id"],
-                                      "image_id": views.loc[lost, "image_id"], "reason": crops.loc[lost, "fallback"]})
+            lost = crops[crops["fallback"] != ""]
+            fallbacks = pd.DataFrame({"view_id": lost["view_id"], "image_id": lost["image_id"],
+                                      "reason": lost["fallback"]})
         write_tsv(fallbacks, store_dir / "crop_fallbacks.tsv")
         overlay_dir = store_dir / "overlays"
         overlay_dir.mkdir(parents=True, exist_ok=True)
@@ -208,16 +159,11 @@ class FeatureExtractor:
             for i in range(min(self.crop.overlays, len(views))):
                 row, crop = views.iloc[i], crops.iloc[i]
                 image, _ = render(row, with_mask=False)
-                box = _box(crop)
-                note = f"{row['view_id']}: " + (f"fallback ({crop['fallback']})" if box is None else f"{crop['mask_source']} mask")
+                note = f"{row['view_id']}: " + (f"fallback ({crop['fallback']})" if crop["box"] is None
+                                                 else f"{crop['mask_source']} mask")
                 with atomic_path(overlay_dir / f"{row['view_id']}.png") as tmp:
-                    draw_overlay(image, box, note).save(tmp, format="PNG")
+                    draw_overlay(image, crop["box"], note).save(tmp, format="PNG")
         return fallbacks
-
-
-def _box(crop: pd.Series):
-    """A crops.tsv row's box, or None where it fell back to the full image."""
-    return None if crop["fallback"] else tuple(int(crop[c]) for c in ("left", "top", "right", "bottom"))
 
 
 def extract_feature_store(
@@ -228,8 +174,10 @@ def extract_feature_store(
     encoder_cfg: dict,
     views: str | Path | None = None,
     threads: int = 1,
+    masks: str | Path | None = None,
 ) -> dict:
-    """Fill ``store_dir`` (a feature store) and return its settings."""
+    """Fill ``store_dir`` (a feature store) and return its settings; ``masks``: the view set's
+    lesion-mask store (samderm.features.masks), needed for lesion crops."""
     feature_set = {**feature_set, "resolution": int(feature_set["resolution"])}
     extractor = FeatureExtractor(FeatureSet(**feature_set), features_cfg, encoder_cfg, threads)
-    return extractor.run(store_dir, manifest, views)
+    return extractor.run(store_dir, manifest, views, masks)

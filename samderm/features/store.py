@@ -12,6 +12,7 @@ import pandas as pd
 from samderm.io import atomic_path, read_json, read_tsv, write_json, write_tsv
 
 STORE_FILES = ("features.npy", "index.tsv", "settings.json")
+MASK_FILES = ("masks.tsv", "settings.json")  # a lesion-mask store (samderm.features.masks)
 FORMAT = "samderm-features/1"
 
 

@@ -13,6 +13,7 @@ from samderm.data.augment import render_view
 from samderm.features.crops import CentrePromptSegmenter, CropSettings, lesion_box
 from samderm.features.encoder import PooledEncoder
 from samderm.features.extract import extract_feature_store
+from samderm.features.masks import segment_lesions
 from samderm.features.preprocess import preprocess
 from samderm.io import read_tsv, write_tsv
 from samderm.features.store import read_store
@@ -20,6 +21,18 @@ from samderm.features.store import read_store
 from .conftest import RESOLUTION, features_cfg
 
 FS = {"encoder": "tiny", "pooling": "mean", "resolution": RESOLUTION, "crop": "lesion"}
+
+
+def masks_and_store(tmp_path, dataset, cfg, viewset="images"):
+    """The shared mask pass, then one lesion-crop store that reads it: (store dir, its settings)."""
+    views = dataset["views"] if viewset != "images" else None
+    mask_dir = tmp_path / "masks" / viewset
+    segment_lesions(mask_dir, dataset["manifest"], viewset, cfg["crop"]["mask_source"], "tiny", {"checkpoint": None},
+                    RESOLUTION, cfg, views=views)
+    store = tmp_path / "lesion" / viewset
+    settings = extract_feature_store(store, dataset["manifest"], {**FS, "viewset": viewset}, cfg,
+                                     {"checkpoint": None}, views=views, masks=mask_dir)
+    return store, settings
 
 
 def test_box_has_margin_and_is_clipped():
@@ -52,8 +65,7 @@ def test_mask_file_crops_reach_the_encoder_and_fallbacks_are_counted(dataset, tm
     Image.new("L", Image.open(root / "img001_mask.png").size, 255).save(root / "img001_mask.png")
     Image.new("L", Image.open(root / "img002_mask.png").size, 0).save(root / "img002_mask.png")
     cfg = features_cfg(crop={**features_cfg()["crop"], "mask_source": "files"})
-    store = tmp_path / "lesion" / "images"
-    settings = extract_feature_store(store, dataset["manifest"], {**FS, "viewset": "images"}, cfg, {"checkpoint": None})
+    store, settings = masks_and_store(tmp_path, dataset, cfg)
 
     ids, feats, saved = read_store(store)
     fallbacks = read_tsv(store / "crop_fallbacks.tsv")
@@ -71,9 +83,7 @@ def test_mask_file_crops_reach_the_encoder_and_fallbacks_are_counted(dataset, tm
 
 def test_augmented_copies_crop_with_the_transformed_mask(dataset, tmp_path, tiny_model):
     cfg = features_cfg(crop={**features_cfg()["crop"], "mask_source": "files"})
-    store = tmp_path / "lesion" / "aug-smart"
-    extract_feature_store(store, dataset["manifest"], {**FS, "viewset": "aug-smart"}, cfg, {"checkpoint": None},
-                          views=dataset["views"])
+    store, _ = masks_and_store(tmp_path, dataset, cfg, "aug-smart")
     ids, feats, _ = read_store(store)
     views = read_tsv(dataset["views"]).set_index("view_id")
     assert ids == ["img000__aug1", "img000__aug2", "img001__aug1", "img001__aug2"]
@@ -96,15 +106,13 @@ def test_files_mode_names_views_without_masks(dataset, tmp_path):
     write_tsv(manifest, dataset["manifest"])
     cfg = features_cfg(crop={**features_cfg()["crop"], "mask_source": "files"})
     with pytest.raises(ValueError, match=r"1 view\(s\) have no mask_path .*\['img003'\]"):
-        extract_feature_store(tmp_path / "s", dataset["manifest"], {**FS, "viewset": "images"}, cfg,
-                              {"checkpoint": None})
+        segment_lesions(tmp_path / "m", dataset["manifest"], "images", "files", "tiny", {"checkpoint": None},
+                        RESOLUTION, cfg)
 
 
 def test_sam2_centre_prompt_crops_reconcile(dataset, tmp_path):
     cfg = features_cfg(crop={**features_cfg()["crop"], "mask_source": "sam2"})
-    store = tmp_path / "lesion" / "images"
-    settings = extract_feature_store(store, dataset["manifest"], {**FS, "viewset": "images"}, cfg,
-                                     {"checkpoint": None})
+    store, settings = masks_and_store(tmp_path, dataset, cfg)
     assert settings["mask_sources"] == {"sam2": 7}
     assert settings["crop_fallbacks"] == len(read_tsv(store / "crop_fallbacks.tsv"))
     assert settings["n_views"] == 7
@@ -114,3 +122,25 @@ def test_segmenter_returns_a_mask_of_the_image_size(tiny_model):
     image = Image.fromarray(np.full((50, 70, 3), 128, np.uint8))
     mask = CentrePromptSegmenter(tiny_model)(image)
     assert mask.shape == (50, 70) and mask.dtype == bool
+
+
+def test_a_timm_encoder_crops_with_the_same_shared_masks(dataset, tmp_path):
+    """A second family reads the one mask store: its crops are those boxes, through timm's transform."""
+    from samderm.features.families import build_encoder
+
+    cfg = features_cfg(num_workers=1, crop={**features_cfg()["crop"], "mask_source": "files"})
+    mask_dir = tmp_path / "masks" / "images"
+    segment_lesions(mask_dir, dataset["manifest"], "images", "files", "tiny", {"checkpoint": None}, RESOLUTION, cfg)
+    vit = {"family": "timm", "model": "vit_tiny_patch16_224", "pretrained": False}
+    store = tmp_path / "vit" / "lesion" / "images"
+    settings = extract_feature_store(store, dataset["manifest"], {**FS, "encoder": "vit", "viewset": "images"}, cfg,
+                                     vit, masks=mask_dir)
+    assert (settings["family"], settings["dim"], settings["random_weights"]) == ("timm", 192, True)
+    ids, feats, _ = read_store(store)
+    encoder = build_encoder("vit", vit, RESOLUTION, "mean")
+    for i, view_id in enumerate(ids):
+        image = Image.open(dataset["root"] / f"{view_id}.png").convert("RGB")
+        box, _ = lesion_box(np.asarray(Image.open(dataset["root"] / f"{view_id}_mask.png")) > 0, CropSettings())
+        with torch.inference_mode():
+            expected = encoder.module(encoder.preprocess(image.crop(box) if box else image)[None])[0].numpy()
+        np.testing.assert_allclose(feats[i], expected, rtol=1e-4, atol=1e-5, err_msg=view_id)

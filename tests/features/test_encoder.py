@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from sam2.sam2_image_predictor import SAM2ImagePredictor
 
 from samderm.features.dataset import EncoderInputs
 from samderm.features.encoder import PooledEncoder, feature_dim, pool
+from samderm.features.preprocess import preprocess
 
 from .conftest import RESOLUTION
 
@@ -21,7 +24,7 @@ def test_inputs_and_features_equal_sam2_image_predictor(tiny_model, tmp_path):
     image.save(tmp_path / "x.png")
     views = pd.DataFrame([{"view_id": "x", "image_id": "x", "path": str(tmp_path / "x.png"),
                            "mask_path": "", "transform": {}}])
-    _, ours = EncoderInputs(views, RESOLUTION)[0]
+    _, ours = EncoderInputs(views, functools.partial(preprocess, resolution=RESOLUTION))[0]
 
     predictor = SAM2ImagePredictor(tiny_model)
     s = RESOLUTION

@@ -20,12 +20,20 @@ def config(repo):
 
 def test_every_combination_once(config):
     m = config["matrix"]
+    m["exclude"] = []  # the demo restricts its second encoder; here every combination counts
     runs = expand_matrix(config)
     expected = 1
     for axis in ("experiments", "losses", "architectures", "crops", "encoders", "resolutions", "seeds"):
         expected *= len(m[axis])
     assert len(runs) == expected == len(set(runs))
     assert len({r.path for r in runs}) == expected
+
+
+def test_the_demo_runs_its_second_encoder_on_one_loss_full_crops_and_exp1_only(config):
+    second = [r for r in expand_matrix(config) if r.encoder == "vit_tiny"]
+    assert {(r.experiment, r.loss, r.crop) for r in second} == {("exp1", "wce", "full")}
+    assert sorted(r.architecture for r in second) == ["ensemble", "multihead", "parallel"]
+    assert {d for r in second for d in feature_stores(config, r)} == {"vit_tiny-mean-r256/full/images"}
 
 
 def test_exclude_patterns_drop_only_matching_runs(config):

@@ -16,7 +16,7 @@ from tests.conftest import SNAKEMAKE
 
 pytestmark = pytest.mark.slow
 
-ENCODER_RULES = {"extract_features", "download_checkpoint"}
+ENCODER_RULES = {"extract_features", "segment_lesions", "download_checkpoint"}
 PER_RUN_RULES = {"train_heads", "ensemble_heads", "ood_scores"}
 
 
@@ -45,7 +45,7 @@ def test_every_run_of_the_matrix_has_its_outputs(finished_study, repo):
         assert (run_dir / "metrics.json").is_file(), run_dir
         assert (run_dir / "isic_submission.csv").is_file(), run_dir
     tidy = pd.read_csv(finished_study / "results/tables/runs.tsv", sep="\t")
-    assert len(tidy.groupby(["experiment", "loss", "architecture", "crop", "resolution", "seed"])) == len(runs)
+    assert len(tidy.groupby(["experiment", "loss", "architecture", "crop", "encoder", "resolution", "seed"])) == len(runs)
     assert (finished_study / "results/report.html").stat().st_size > 100_000
     assert list((finished_study / "results/logs").rglob("*.log")), "rules wrote no logs"
 
@@ -85,6 +85,8 @@ def test_the_new_balancing_strategy_extracts_only_its_copies(finished_study, tmp
         "matrix: {experiments: [exp1, exp6, exp7]}\n"
     )
     jobs = planned_jobs(finished_study, edit, tmp_path)
-    # one store of augmented copies per crop mode; the image stores are reused
-    assert jobs.get("extract_features") == 2, jobs
+    # one store of augmented copies per feature set and crop mode (tiny full and lesion, vit_tiny full);
+    # the image stores are reused, and only the new copies are segmented, once for every encoder
+    assert jobs.get("extract_features") == 3, jobs
+    assert jobs.get("segment_lesions") == 1, jobs
     assert jobs.get("make_views") == 1, jobs
