@@ -51,7 +51,7 @@ def slurm_study(tmp_path_factory, repo):
     )
     log = proc.stdout + proc.stderr
     (work / "snakemake.log").write_text(log)  # kept beside the study for a look afterwards
-    print(f"\nSLURM study: {time.monotonic() - started:.0f} s wall time")
+    print(f"\nSLURM study: {time.monotonic() - started:.0f} s wall time in {work}")
     return work, log
 
 
@@ -82,16 +82,25 @@ def minutes(limit: str) -> float:
 
 
 def component_intervals(slurm_log: Path) -> list[tuple[datetime, datetime, str]]:
-    """(start, end, rule) of each job that Snakemake ran inside one SLURM job, read from the
-    timestamped `rule <name>:` ... `jobid: N` and `Finished jobid: N` blocks of its log
-    (the outermost Snakemake of the job; the per-component Snakemake below it logs jobid 0)."""
-    text = slurm_log.read_text()
+    """(start, end, rule) of each job that the SLURM job's own Snakemake ran, read from the
+    timestamped `rule <name>:` ... `jobid: N` and `Finished jobid: N (Rule: <name>)` blocks of
+    its log. Each component runs in a Snakemake of its own that logs the same job as
+    `localrule`, often with the same jobid, between the outer start and end: a `Finished`
+    line closes the latest open start of its jobid and rule."""
     stamp = r"\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]\n"
-    when = lambda s: datetime.strptime(" ".join(s.split()), "%a %b %d %H:%M:%S %Y")  # noqa: E731
-    starts = {(job, rule): when(t) for t, rule, job in
-              re.findall(stamp + r"(?:local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)", text)}
-    ends = {job: when(t) for t, job in re.findall(stamp + r"Finished job(?:id)?:? (\d+)", text)}
-    return [(start, ends[job], rule) for (job, rule), start in starts.items() if job in ends]
+    events = re.finditer(stamp + r"(?:(local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)"
+                                 r"|Finished jobid: (\d+) \(Rule: (\w+)\))", slurm_log.read_text())
+    opened: dict[tuple[str, str], list[tuple[datetime, bool]]] = {}
+    ran = []
+    for event in events:
+        when = datetime.strptime(" ".join(event[1].split()), "%a %b %d %H:%M:%S %Y")
+        if event[3]:
+            opened.setdefault((event[4], event[3]), []).append((when, event[2] is None))
+        elif opened.get((event[5], event[6])):
+            started, outer = opened[(event[5], event[6])].pop()
+            if outer:
+                ran.append((started, when, event[6]))
+    return ran
 
 
 def most_at_once(intervals: list[tuple[datetime, datetime, str]]) -> int:
@@ -132,14 +141,15 @@ def test_each_training_ensemble_and_ood_submission_asks_for_one_job_per_task(slu
     for job_id, kind in per_run.items():
         for record in requests(job_id):
             assert record["NumCPUs"] == "1", record
-            assert int(record["MinMemoryNode"].rstrip("M")) <= 2100, record  # 1000 MB + 10 MB per input MB
+            assert int(record["MinMemoryNode"].rstrip("M")) <= 2100, record  # 2000 MB + 10 MB per input MB
             task = f"{job_id}_{record['ArrayTaskId']}" if record.get("ArrayTaskId") else job_id
             arrays += bool(record.get("ArrayTaskId"))
             (task_log,) = (work / ".snakemake/slurm_logs").glob(f"{kind}/**/{task}.log")
             ran = component_intervals(task_log)
             assert [rule for _, _, rule in ran] == [kind.removeprefix("rule_")], (task_log, ran)
             took = max((end - start).total_seconds() / 60 for start, end, _ in ran)
-            assert minutes(record["TimeLimit"]) <= max(2.0, 2 * took), (task_log, record["TimeLimit"], took)
+            # the profile's floor is 3 min (SLURM counts minutes; a busy test node slows the tasks)
+            assert minutes(record["TimeLimit"]) <= max(3.0, 2 * took), (task_log, record["TimeLimit"], took)
     assert arrays >= len(PER_RUN_RULES), f"{arrays} array tasks among {per_run}"
 
 
@@ -162,5 +172,6 @@ def test_few_submissions_carry_many_runs(slurm_study):
     kinds = list(submissions(work, log).values())
     per_run = [k for k in kinds if k.removeprefix("rule_") in PER_RUN_RULES]
     assert runs >= 20
-    assert 3 <= len(per_run) <= runs / 4, f"{len(per_run)} SLURM submissions for {runs} training/ensemble/OOD jobs"
+    # one array per rule and batch of jobs that became ready together (at ISIC scale, hundreds)
+    assert 3 <= len(per_run) <= runs / 2, f"{len(per_run)} SLURM submissions for {runs} training/ensemble/OOD jobs"
     print(f"\nSLURM submissions: {len(kinds)} in all, {len(per_run)} for {runs} training/ensemble/OOD jobs")
