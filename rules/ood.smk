@@ -19,8 +19,8 @@ rule ood_scores:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=2000,  # measured on the demo: 1.0 GB (Python, torch, the model and features)
+        runtime=10,
     params:
         ood=config["ood"],
     script:

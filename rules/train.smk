@@ -22,8 +22,8 @@ rule train_heads:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=2000,  # measured on the demo: 1.1 GB (Python, torch, the run's features)
+        runtime=10,
     params:
         run=run_params,
         store_dirs=feature_stores_for_run,

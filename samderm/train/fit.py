@@ -93,12 +93,17 @@ def _fit_group(model: HeadModel, data: RunData, group: list[str], loss_cfg: Mapp
     module = model.task_module(group[0])
     module.to(device)
     model.to(device)
-    optimizer = torch.optim.AdamW(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    # fused: one kernel per step for all parameters instead of a dozen small ops (same update rule)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
+                                  fused=device.type in ("cpu", "cuda"))
     alpha = mixup_alpha(loss_cfg)
+    drw_epoch = deferred_reweighting_epoch(losses.values())
     best, best_state, best_epoch, waited, rows = -1.0, None, -1, 0, []
     for epoch in progress(range(settings.epochs), desc=f"train {'+'.join(group)}", unit="epoch"):
         for loss in losses.values():
             loss.start_epoch(epoch)
+        if epoch == drw_epoch:
+            best, waited = -1.0, 0  # DRW's re-weighted second stage is the model (Cao et al.): select within it
         totals = _train_epoch(model, x, y, group, losses, optimizer, settings, weights, alpha, generator)
         model.eval()
         with torch.no_grad():
@@ -111,7 +116,8 @@ def _fit_group(model: HeadModel, data: RunData, group: list[str], loss_cfg: Mapp
             best_state = copy.deepcopy(module.state_dict())
         else:
             waited += 1
-            if waited >= settings.patience:
+            # early stopping never cuts off DRW before its second stage
+            if waited >= settings.patience and (drw_epoch is None or epoch >= drw_epoch):
                 break
     module.load_state_dict(best_state)
     history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
@@ -121,20 +127,27 @@ def _fit_group(model: HeadModel, data: RunData, group: list[str], loss_cfg: Mapp
     return history
 
 
-def batch_loss(model: HeadModel, xb: torch.Tensor, targets: list[tuple[torch.Tensor, torch.Tensor]],
-               group: list[str], losses: dict) -> tuple[torch.Tensor | None, dict[str, tuple[float, int]]]:
+def deferred_reweighting_epoch(losses) -> int | None:
+    """The epoch a DRW schedule (ldam_drw) switches its class weights on, or None."""
+    epochs = [loss.drw_epoch for loss in losses if getattr(loss, "drw_epoch", None) is not None]
+    return max(epochs, default=None)
+
+
+def batch_loss(model: HeadModel, xb: torch.Tensor, targets: list[tuple[torch.Tensor, torch.Tensor | None]],
+               group: list[str], losses: dict) -> tuple[torch.Tensor | None, dict[str, tuple[torch.Tensor, int]]]:
     """Sum over tasks of each task's loss, a mean over only the rows labelled for that task
-    (``targets``: per task (target of the valid rows, valid mask)); so a row without a label
-    for a task sends no gradient into that task's head. None when no row has any label."""
+    (``targets``: per task (target of the valid rows, valid mask, or None when every row is
+    valid)); so a row without a label for a task sends no gradient into that task's head.
+    None when no row has any label. ``parts``: per task (its loss, 0-d tensor; rows)."""
     logits = model(xb, tasks=group)
     total, parts = None, {}
     for t, (target, valid) in zip(group, targets):
-        n = int(valid.sum())
+        n = len(target) if valid is None else int(valid.sum())
         if n == 0:
             continue
-        loss = losses[t](logits[t][valid], target)
+        loss = losses[t](logits[t] if valid is None else logits[t][valid], target)
         total = loss if total is None else total + loss
-        parts[t] = (loss.item(), n)
+        parts[t] = (loss, n)
     return total, parts
 
 
@@ -142,8 +155,11 @@ def _train_epoch(model: HeadModel, x: torch.Tensor, y: torch.Tensor, group: list
                  optimizer: torch.optim.Optimizer, settings: Settings, weights: torch.Tensor,
                  alpha: float | None, generator: torch.Generator) -> dict[str, float]:
     """One pass over the group's training rows; returns the mean loss per task."""
-    sums = {t: 0.0 for t in group}
+    # per-batch sums stay tensors (float64, as Python floats were): one sync per epoch, not per batch
+    sums = {t: torch.zeros((), dtype=torch.float64, device=x.device) for t in group}
     counts = {t: 0 for t in group}
+    # a single task trained on its own rows: every row is labelled, so no mask to build and apply
+    all_labelled = len(group) == 1 and alpha is None and bool((y >= 0).all())
     for batch in epoch_batches(len(x), settings.batch_size, settings.sampler, weights, generator):
         batch = batch.to(x.device)
         xb, yb = x[batch], y[batch]
@@ -152,6 +168,8 @@ def _train_epoch(model: HeadModel, x: torch.Tensor, y: torch.Tensor, group: list
             lam = mixup_lambda(alpha, generator)
             xb = mix_features(xb, x[partner], lam)
             targets = [mix_targets(yb[:, j], y[partner, j], losses[t].n_classes, lam) for j, t in enumerate(group)]
+        elif all_labelled:
+            targets = [(yb[:, 0], None)]
         else:
             targets = [(yb[:, j][yb[:, j] >= 0], yb[:, j] >= 0) for j in range(len(group))]
         total, parts = batch_loss(model, xb, targets, group, losses)
@@ -161,6 +179,6 @@ def _train_epoch(model: HeadModel, x: torch.Tensor, y: torch.Tensor, group: list
         total.backward()
         optimizer.step()
         for t, (value, n) in parts.items():
-            sums[t] += value * n
+            sums[t] += value.detach().double() * n
             counts[t] += n
-    return {t: sums[t] / counts[t] if counts[t] else float("nan") for t in group}
+    return {t: sums[t].item() / counts[t] if counts[t] else float("nan") for t in group}

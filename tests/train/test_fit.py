@@ -101,3 +101,16 @@ def test_a_not_skin_sample_changes_no_lesion_head_gradient(data):
     for name in ("heads.lesion.weight", "heads.lesion.bias", "heads.malignancy.weight"):
         assert torch.allclose(without[name], with_not_skin[name], atol=1e-7), name
     assert not torch.allclose(without["heads.skin.weight"], with_not_skin["heads.skin.weight"])
+
+
+def test_early_stopping_never_cuts_drw_off_before_its_second_stage(data):
+    # separable features saturate val macro-F1 at once: with patience 2, plain early stopping would
+    # stop long before epoch 8, and ldam_drw would end as plain LDAM
+    drw = {"type": "ldam_drw", "max_m": 0.5, "s": 30.0, "drw_epoch": 8, "drw_beta": 0.999}
+    experiment = {**EXPERIMENT, "epochs": 12, "patience": 2}
+    _, plain = train_heads(data, {"type": "parallel", **ARCH}, {**drw, "type": "ldam", "drw_epoch": None}, experiment, seed=0)
+    assert plain["epoch"].max() < 8  # the premise: without DRW it stops early
+    _, history = train_heads(data, {"type": "parallel", **ARCH}, drw, experiment, seed=0)
+    for task, rows in history.groupby("task"):
+        assert rows["epoch"].max() >= 8, task  # trained into the re-weighted stage
+        assert rows.loc[rows["selected"] == 1, "epoch"].item() >= 8, task  # and the model comes from it
