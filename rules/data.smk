@@ -3,13 +3,8 @@ DATA_CFG = config["data"]
 ISIC_ROOT = DATA_CFG["isic2019"]["root"]
 DOWNLOADS = DATA_CFG["download"]
 PUBLIC = DATA_CFG["public"]
-
-
-# downloads run where snakemake runs (compute nodes often have no internet); data.download.local: false submits them
-if DOWNLOADS["local"]:
-
-    localrules:
-        download_checkpoint,
+# downloads (here and download_checkpoint) are local rules: they run where snakemake runs, since
+# compute nodes often have no internet; data.download.local: false submits them like any job
 
 
 # optional OOD images for tuning only (all to val; data.ood_dir then is all test)

@@ -58,6 +58,7 @@ rule download_checkpoint:
         "results/logs/download_checkpoint/{weights}.log",
     wildcard_constraints:
         weights=DOWNLOADABLE_CHECKPOINTS,
+    localrule: DOWNLOADS["local"]
     conda:
         "../envs/samderm.yaml"
     threads: 1
