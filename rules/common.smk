@@ -77,6 +77,11 @@ def _run_of(wildcards):
     )
 
 
+def held_out_classes_of(wildcards):
+    """Lesion classes the experiment trains without (scored as near OOD)."""
+    return list(config["experiments"][wildcards.exp].get("held_out_classes", []))
+
+
 def views_for_run(wildcards):
     return f"results/data/views/{balancing_of(wildcards.exp)}.tsv"
 

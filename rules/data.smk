@@ -200,6 +200,7 @@ rule make_splits:
         runtime=10,
     params:
         splits=config["splits"],
+        ood_levels=DATA_CFG["ood_levels"],
     script:
         "../scripts/make_splits.py"
 

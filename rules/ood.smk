@@ -23,5 +23,6 @@ rule ood_scores:
         runtime=10,
     params:
         ood=config["ood"],
+        held_out_classes=held_out_classes_of,
     script:
         "../scripts/ood_scores.py"

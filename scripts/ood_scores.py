@@ -12,4 +12,5 @@ run_ood(
     feature_files=snakemake.input.features,
     ood=snakemake.params.ood,
     outputs=dict(snakemake.output.items()),
+    held_out_classes=snakemake.params.held_out_classes,
 )

@@ -1,5 +1,5 @@
 """A generated demo study in the exact ISIC 2019 layout, plus not-skin and OOD folders
-(the OOD folder in several kinds, one subfolder each).
+(the OOD folder in several kinds, one subfolder each: far OOD pictures and near OOD clinical skin).
 
 It exists to exercise the machinery end to end without a download; it produces no
 clinical numbers. Every picture is drawn from a generator seeded by sha256(seed, name),
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageEnhance
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from samderm.data import isic
 from samderm.data.hashing import stable_seed
@@ -198,15 +198,64 @@ def stripes(rng: np.random.Generator, size: int) -> Image.Image:
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
+# ---- near OOD: clinical-style photographs of skin without a lesion (no dermoscope: skin seen from a
+# distance, a body-part outline against the room, creases, no contact circle)
+
+def _clinical_photo(rng: np.random.Generator, size: int, body: np.ndarray, creases: list[np.ndarray]) -> Image.Image:
+    """Skin inside ``body`` (bool mask) with darker ``creases`` (bool masks), a plain room behind it,
+    shading from one side and camera noise."""
+    wall = rng.uniform(90, 220) * rng.uniform(0.8, 1.1, 3)  # sheet, wall or curtain
+    y, x = np.mgrid[0:size, 0:size] / size
+    light = 1 + rng.uniform(-0.15, 0.15) * (x - 0.5) + rng.uniform(-0.15, 0.15) * (y - 0.5)  # a lamp to one side
+    pixels = np.where(body[..., None], _skin(rng, size), wall[None, None, :] + rng.normal(0, 3, (size, size, 3)))
+    for crease in creases:
+        pixels = np.where((crease & body)[..., None], pixels * rng.uniform(0.72, 0.85), pixels)
+    image = Image.fromarray(np.clip(pixels * light[..., None], 0, 255).astype(np.uint8))
+    return image.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.0)))  # no contact lens: slightly soft
+
+
+def _band(x: np.ndarray, y: np.ndarray, angle: float, offset: float) -> np.ndarray:
+    """Signed distance of each pixel from the line through (0.5, 0.5) + offset at ``angle``."""
+    return (x - 0.5) * np.sin(angle) - (y - 0.5) * np.cos(angle) - offset
+
+
+def skin_limb(rng: np.random.Generator, size: int) -> Image.Image:
+    """An arm or leg crossing the picture: a band of skin with rounded edges, joint creases across it."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    angle = rng.uniform(0, np.pi)
+    across = _band(x, y, angle, rng.uniform(-0.1, 0.1))
+    along = (x - 0.5) * np.cos(angle) + (y - 0.5) * np.sin(angle)
+    width = rng.uniform(0.18, 0.3) * (1 + 0.15 * along)  # limbs taper
+    body = np.abs(across) < width
+    joint = rng.uniform(-0.25, 0.25)
+    creases = [np.abs(along - joint - 0.025 * k - 0.01 * np.sin(20 * across)) < 0.004 for k in range(int(rng.integers(2, 5)))]
+    return _clinical_photo(rng, size, body, creases)
+
+
+def skin_torso(rng: np.random.Generator, size: int) -> Image.Image:
+    """A back or belly filling most of the picture: a body outline with the room at its sides, a
+    midline furrow and skin folds."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    centre, half = rng.uniform(0.4, 0.6), rng.uniform(0.3, 0.42)
+    body = np.abs(x - centre) < half * (0.85 + 0.25 * y)  # shoulders narrower than hips, seen from a metre
+    midline = np.abs(x - centre - 0.02 * np.sin(6 * y)) < 0.006
+    folds = [np.abs(y - rng.uniform(0.55, 0.95) - 0.03 * np.cos(5 * (x - centre))) < 0.004 for _ in range(int(rng.integers(1, 4)))]
+    return _clinical_photo(rng, size, body, [midline, *folds])
+
+
 # OOD kinds, one subfolder each (the manifest's `category`), so tuning and test OOD can differ
-# in kind: shipped pictures (random views) or a generator of whole images
+# in kind: shipped pictures (random views) or a generator of whole images. The near kinds come early
+# in the cycle, so a demo of 4 OOD images has both (config: data.ood_levels.near)
 OOD_KINDS: dict[str, list[tuple[str, str]] | Callable[[np.random.Generator, int], Image.Image]] = {
     "flower": [("sklearn", "flower.jpg")],  # the thesis' flower-called-melanoma example
+    "skin_limb": skin_limb,
     "objects": [("skimage", "rocket.jpg"), ("skimage", "motorcycle_left.png"), ("skimage", "coins.png")],
+    "skin_torso": skin_torso,
     "science": [("skimage", "hubble_deep_field.jpg"), ("skimage", "retina.jpg"), ("skimage", "ihc.png"), ("skimage", "moon.png")],
     "noise": noise,
     "stripes": stripes,
 }
+NEAR_OOD_KINDS = ("skin_limb", "skin_torso")  # clinical skin without a lesion; the others are far OOD
 
 
 def _ood_pick(i: int) -> tuple[str, Any]:

@@ -25,6 +25,9 @@ SPLITS = ("train", "val", "test")
 # how the OOD images were divided into tuning (val) and test: the `ood_protocol` column of splits.tsv
 HELD_OUT_CATEGORIES = "held_out_categories"  # data.ood_dir by category: val and test share no category
 TUNING_FOLDER = "tuning_folder"  # val = all of data.ood_tune_dir, test = all of data.ood_dir
+# OOD difficulty levels (the `ood_level` column): near = close to the in-distribution images (data.ood_levels.near)
+FAR, NEAR = "far", "near"
+OOD_LEVELS = (FAR, NEAR)
 
 
 def _validate(cfg: Mapping[str, Any]) -> tuple[dict[str, float], int, float, int]:
@@ -97,13 +100,47 @@ def _one_group_per_split(per_group: pd.DataFrame, order: list[str], fractions: M
     return picks
 
 
-def split_ood(ood: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame:
-    """``image_id, split, ood_protocol`` of the OOD rows (``image_id, category``).
+def ood_levels_of(categories, levels_cfg: Mapping[str, Any] | None) -> dict[str, str]:
+    """category -> ``far`` | ``near``: the categories ``data.ood_levels.near`` names are near, all others far."""
+    near = [str(c) for c in (levels_cfg or {}).get(NEAR) or []]
+    unknown = sorted(set(near) - set(categories))
+    if unknown:
+        raise ValueError(f"data.ood_levels.near: {unknown} are no OOD category (subfolder of data.ood_dir or "
+                         f"data.ood_tune_dir); the categories are {sorted(set(categories))}")
+    return {c: NEAR if c in near else FAR for c in categories}
+
+
+def _held_out_categories(category_level: Mapping[str, str], val_fraction: float, seed: int) -> set[str]:
+    """The val (tuning) categories, drawn per level (seeded): every level with >= 2 categories gets
+    ``val_fraction`` of them, at least one in val and one in test; a level's only category goes to test
+    unless no other level put one into val."""
+    val: set[str] = set()
+    singles = []
+    for level in OOD_LEVELS:
+        categories = seeded_order({c for c, lv in category_level.items() if lv == level}, seed)
+        if len(categories) == 1:
+            singles.append((level, categories[0]))
+        elif categories:
+            n_val = min(max(int(round(len(categories) * val_fraction)), 1), len(categories) - 1)
+            val.update(categories[:n_val])
+    for i, (level, category) in enumerate(singles):
+        to_val = not val and i == 0 and len(category_level) > 1
+        if to_val:
+            val.add(category)
+        log.warning("OOD level %s has one category (%s): it is only in %s", level, category, "val" if to_val else "test")
+    return val
+
+
+def split_ood(ood: pd.DataFrame, val_fraction: float, seed: int, levels_cfg: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """``image_id, split, ood_protocol, ood_level`` of the OOD rows (``image_id, category``).
 
     Tuning (val) and test OOD never share a category: with tuning-folder images
     (``is_tuning_ood``) those are val and all others test; otherwise whole categories go to
-    val (``val_fraction`` of them, seeded, at least one) and the rest to test (at least one).
+    val (``val_fraction`` of them, seeded, at least one) and the rest to test (at least one),
+    drawn per level (``levels_cfg``, data.ood_levels), so each level with two or more categories
+    is in both val and test.
     """
+    category_level = ood_levels_of(set(ood["category"]), levels_cfg)
     tuning = is_tuning_ood(ood["image_id"]).to_numpy()
     if tuning.any():
         shared = sorted(set(ood.loc[tuning, "category"]) & set(ood.loc[~tuning, "category"]))
@@ -112,17 +149,20 @@ def split_ood(ood: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame
                              "tuning and test OOD must not share a category; rename or move one of them")
         split, protocol = np.where(tuning, "val", "test"), TUNING_FOLDER
     else:
-        categories = seeded_order(set(ood["category"]), seed)
+        categories = sorted(category_level)
         if len(categories) < 2:
             raise ValueError(f"the OOD images form {len(categories)} category {categories}, but tuning (val) and test OOD "
                              "need different categories: put them into at least two subfolders of data.ood_dir "
                              "(one per category), or give the tuning images their own folder in data.ood_tune_dir")
-        n_val = min(max(int(round(len(categories) * val_fraction)), 1), len(categories) - 1)
-        split, protocol = np.where(ood["category"].isin(categories[:n_val]), "val", "test"), HELD_OUT_CATEGORIES
-    out = pd.DataFrame({"image_id": ood["image_id"].to_numpy(), "split": split, "ood_protocol": protocol})
+        val = _held_out_categories(category_level, val_fraction, seed)
+        split, protocol = np.where(ood["category"].isin(val), "val", "test"), HELD_OUT_CATEGORIES
+    out = pd.DataFrame({"image_id": ood["image_id"].to_numpy(), "split": split, "ood_protocol": protocol,
+                        "ood_level": ood["category"].map(category_level).to_numpy()})
     for name in ("val", "test"):
-        chosen = ood["category"].to_numpy()[split == name]
-        log.info("OOD %s (%s): %d image(s) of the categories %s", name, protocol, len(chosen), sorted(set(chosen)))
+        chosen = ood[split == name]
+        log.info("OOD %s (%s): %d image(s) of the categories %s", name, protocol, len(chosen),
+                 {lv: sorted(set(chosen.loc[out["ood_level"].to_numpy()[split == name] == lv, "category"]))
+                  for lv in OOD_LEVELS})
     return out
 
 
@@ -135,8 +175,10 @@ def ood_protocol(splits: pd.DataFrame) -> str:
     return recorded[0] if recorded else "unrecorded"
 
 
-def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any]) -> pd.DataFrame:
-    """``image_id, split, fold, ood_protocol`` for every ``ok`` row of the manifest."""
+def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any],
+                ood_levels: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """``image_id, split, fold, ood_protocol, ood_level`` for every ``ok`` row of the manifest
+    (``ood_levels``: data.ood_levels)."""
     fractions, folds, ood_val, seed = _validate(splits_cfg)
     missing = [c for c in ("category", "group_id") if c not in manifest]
     if missing:
@@ -147,11 +189,11 @@ def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any]) -> pd.Dat
     # stratify by lesion class; not-skin images form one more class of solo groups
     strata = trainable["lesion_class"].where(trainable["source"] == "lesion", "not_skin")
     split = grouped_stratified_split(strata, trainable["group_id"], fractions, seed)
-    out = pd.DataFrame({"image_id": trainable["image_id"], "split": split, "fold": -1, "ood_protocol": ""})
+    out = pd.DataFrame({"image_id": trainable["image_id"], "split": split, "fold": -1, "ood_protocol": "", "ood_level": ""})
 
     ood = ok[ok["source"] == "ood"]
     if len(ood):
-        out = pd.concat([out, split_ood(ood, ood_val, seed).assign(fold=-1)])
+        out = pd.concat([out, split_ood(ood, ood_val, seed, ood_levels).assign(fold=-1)])
     out = out.set_index("image_id").loc[ok["image_id"]].reset_index()
 
     if folds:
@@ -164,7 +206,7 @@ def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any]) -> pd.Dat
             fold[held] = k
         out.loc[dev.to_numpy(), "fold"] = fold
     _log_counts(out, ok)
-    return out[["image_id", "split", "fold", "ood_protocol"]]
+    return out[["image_id", "split", "fold", "ood_protocol", "ood_level"]]
 
 
 def _log_counts(out: pd.DataFrame, ok: pd.DataFrame) -> None:
@@ -174,5 +216,6 @@ def _log_counts(out: pd.DataFrame, ok: pd.DataFrame) -> None:
     log.info("split counts (%d images):\n%s", len(out), table.to_string())
 
 
-def make_splits_file(manifest_path, splits_cfg: Mapping[str, Any], splits_path) -> None:
-    write_tsv(make_splits(read_tsv(manifest_path), splits_cfg), splits_path)
+def make_splits_file(manifest_path, splits_cfg: Mapping[str, Any], splits_path,
+                     ood_levels: Mapping[str, Any] | None = None) -> None:
+    write_tsv(make_splits(read_tsv(manifest_path), splits_cfg, ood_levels), splits_path)

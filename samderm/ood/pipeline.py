@@ -11,19 +11,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from samderm.data.splits import ood_protocol
+from samderm.data.splits import OOD_LEVELS, ood_protocol
 from samderm.io import read_tsv, write_tsv
 from samderm.logs import progress
 from samderm.ood import DETECTORS
 from samderm.ood.gate import gate_counts, gate_threshold
 from samderm.ood.metrics import ID_FLAGGED, METRICS, OOD_ACCEPTED, convention, ood_curves, ood_metrics
 from samderm.ood.readout import HeadReadout
-from samderm.ood.sets import eval_rows, fit_rows, require_columns
+from samderm.ood.sets import HELD_OUT_PREFIX, eval_rows, fit_rows, require_columns
 from samderm.ood.tuning import HYPER_PARAMETERS, INTEGER_PARAMETERS, detector_grid, tune
 
 log = logging.getLogger("samderm.ood")
 
 SCORE_CONVENTION = "score convention: higher = more likely OOD"
+ALL_LEVELS = "all"  # the ood_level of metrics pooled over every OOD test image
+METRICS_COLUMNS = ["head", "detector", "params", "split", "metric", "value", "n_id", "n_ood", "protocol", "ood_level"]
 TUNING_COLUMNS = ["head", "detector", *HYPER_PARAMETERS, *(f"val_{m}" for m in METRICS),
                   "n_val_id", "n_val_ood", "chosen"]
 
@@ -48,13 +50,20 @@ def _params_text(params: dict[str, Any]) -> str:
 
 
 def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFrame, views: pd.DataFrame,
-              lookup: FeatureLookup, ood: dict[str, Any], names: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
+              lookup: FeatureLookup, ood: dict[str, Any], names: dict[str, str] | None = None,
+              held_out_classes: Sequence[str] = ()) -> dict[str, pd.DataFrame]:
     """All five OOD tables of one run (see docs/internals.md). `model` is a HeadModel
-    (forward(x, tasks) -> {task: logits} on raw features); `names` names the input files in errors."""
+    (forward(x, tasks) -> {task: logits} on raw features); `names` names the input files in errors.
+    ``held_out_classes``: lesion classes the run was trained without; their val/test images are near
+    OOD (category ``held_out:{class}``), reported on test and never used for tuning."""
     names = {"views": "views", "splits": "splits", **(names or {})}
     if "lesion" not in model.tasks:
         raise ValueError(f"the gate needs the lesion head, but the model has only {list(model.tasks)}")
     lesion_classes = model.tasks["lesion"]
+    trained_on = sorted(set(held_out_classes) & set(lesion_classes))
+    if trained_on:
+        raise ValueError(f"held_out_classes {trained_on} are outputs of the model's lesion head {lesion_classes}: "
+                         "this run was trained on them")
     malignancy = _malignancy_of_classes(manifest)
     model.eval()
     id_recall = float(ood["tpr"])
@@ -68,9 +77,11 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
         if head not in model.tasks:
             raise ValueError(f"ood.heads names {head!r}, but the model has only the heads {list(model.tasks)}")
         if head not in sets:
-            sets[head] = _head_sets(model, head, manifest, splits, views, lookup, names)
+            sets[head] = _head_sets(model, head, manifest, splits, views, lookup, names, held_out_classes)
         fit_args, evaluation, eval_x = sets[head]
-        part = {(s, i): eval_x[((evaluation["split"] == s) & (evaluation["in_distribution"] == i)).to_numpy()]
+        # held-out-class images never tune: open-set practice tunes on known classes and category OOD only
+        tunes = ~evaluation["category"].str.startswith(HELD_OUT_PREFIX)
+        part = {(s, i): eval_x[((evaluation["split"] == s) & (evaluation["in_distribution"] == i) & tunes).to_numpy()]
                 for s in ("val", "test") for i in (True, False)}
         detector, records = tune(DETECTORS[detector_name], detector_grid(detector_name, ood), fit_args,
                                  part["val", True], part["val", False])
@@ -80,20 +91,19 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
         chosen = next(r for r in records if r["chosen"])
         scores = detector.predict(eval_x)
         tables["scores"].append(evaluation[["image_id", "source", "split"]].assign(
-            in_distribution=evaluation["in_distribution"].astype(int), head=head, detector=detector_name, score=scores))
+            in_distribution=evaluation["in_distribution"].astype(int), head=head, detector=detector_name, score=scores,
+            category=evaluation["category"], ood_level=evaluation["ood_level"]))
 
         is_test, is_id = (evaluation["split"] == "test").to_numpy(), evaluation["in_distribution"].to_numpy()
         test_id, test_ood = scores[is_test & is_id], scores[is_test & ~is_id]
         metrics = ood_metrics(test_id, test_ood)
         params = _params_text({k: v for k, v in chosen.items() if k in HYPER_PARAMETERS})
-        tables["metrics"].append(pd.DataFrame({
-            "head": head, "detector": detector_name, "params": params, "split": "test",
-            "metric": list(metrics), "value": list(metrics.values()), "n_id": len(test_id), "n_ood": len(test_ood),
-            "protocol": protocol}))
+        tables["metrics"].append(level_metrics(scores[is_test], evaluation.loc[is_test, "ood_level"].to_numpy()).assign(
+            head=head, detector=detector_name, params=params, split="test", protocol=protocol))
         tables["curves"].append(ood_curves(test_id, test_ood).assign(head=head, detector=detector_name))
 
         threshold = gate_threshold(scores[~is_test & is_id], id_recall)
-        lesion_test = is_test & (evaluation["source"] == "lesion").to_numpy()
+        lesion_test = is_test & is_id & (evaluation["source"] == "lesion").to_numpy()
         gate = pd.concat([
             gate_counts("ood", scores[is_test & ~is_id], _lesion_predictions(model, eval_x[is_test & ~is_id], lesion_classes),
                         threshold, lesion_classes),
@@ -112,16 +122,32 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
                  rejected["ood"], len(test_ood), rejected["lesion"], int(lesion_test.sum()))
 
     out = {k: pd.concat(v, ignore_index=True) for k, v in tables.items() if k != "tuning"}
+    out["metrics"] = out["metrics"][METRICS_COLUMNS]
     out["curves"] = out["curves"][["head", "detector", "curve", "x", "y", "threshold"]]
     # integer hyper-parameters stay integers beside the empty cells of detectors without them
     out["tuning"] = pd.DataFrame(tuning_records).reindex(columns=TUNING_COLUMNS).astype({p: "Int64" for p in INTEGER_PARAMETERS})
     return out
 
 
-def _head_sets(model, head, manifest, splits, views, lookup, names):
+def level_metrics(scores: np.ndarray, ood_level: np.ndarray) -> pd.DataFrame:
+    """The metrics of the test scores (in-distribution: ``ood_level`` empty) against each level's OOD
+    images (far, near: those present) and against all of them (``all``): ``ood_level, metric, value,
+    n_id, n_ood``."""
+    is_id = ood_level == ""
+    levels = [lv for lv in OOD_LEVELS if (ood_level == lv).any()] + [ALL_LEVELS]
+    frames = []
+    for level in levels:
+        ood_scores = scores[~is_id] if level == ALL_LEVELS else scores[ood_level == level]
+        metrics = ood_metrics(scores[is_id], ood_scores)
+        frames.append(pd.DataFrame({"ood_level": level, "metric": list(metrics), "value": list(metrics.values()),
+                                    "n_id": int(is_id.sum()), "n_ood": len(ood_scores)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _head_sets(model, head, manifest, splits, views, lookup, names, held_out_classes=()):
     classes = model.tasks[head]
-    fit = fit_rows(manifest, views, head, classes, names["views"])
-    evaluation = eval_rows(manifest, splits, head, names["splits"])
+    fit = fit_rows(manifest, views, head, classes, names["views"], held_out_classes)
+    evaluation = eval_rows(manifest, splits, head, names["splits"], held_out_classes)
     n_copies = int(((views["split"] == "train") & (views["copy"].astype(int) > 0)).sum())
     counts = evaluation.groupby(["split", "in_distribution"]).size().to_dict()
     log.info("%s head: fit on %d original train images (%d augmented train copies not used: not in the images store); "
@@ -152,7 +178,8 @@ def _malignancy_of_classes(manifest: pd.DataFrame) -> dict[str, str]:
 
 
 def run_ood(model_path: str | Path, manifest_path: str | Path, splits_path: str | Path, views_path: str | Path,
-            feature_files: Sequence[str | Path], ood: dict[str, Any], outputs: dict[str, str | Path]) -> None:
+            feature_files: Sequence[str | Path], ood: dict[str, Any], outputs: dict[str, str | Path],
+            held_out_classes: Sequence[str] = ()) -> None:
     """The `ood_scores` step: read the inputs, score, write scores/metrics/curves/gate/tuning TSVs."""
     from samderm.features.store import load_features
     from samderm.heads import load_head
@@ -165,10 +192,11 @@ def run_ood(model_path: str | Path, manifest_path: str | Path, splits_path: str 
     log.info("loaded %d feature rows from %s; %d ok manifest rows", len(view_ids), ", ".join(store_dirs), len(manifest))
     tables = score_run(load_head(model_path), manifest, read_tsv(splits_path), read_tsv(views_path),
                        FeatureLookup(view_ids, features, ", ".join(store_dirs)), ood,
-                       names={"views": str(views_path), "splits": str(splits_path)})
+                       names={"views": str(views_path), "splits": str(splits_path)}, held_out_classes=held_out_classes)
     comment = convention()
     write_tsv(tables["scores"], outputs["scores"], SCORE_CONVENTION)
-    write_tsv(tables["metrics"], outputs["metrics"], comment + "; reported on the test split, hyper-parameters chosen on val")
+    write_tsv(tables["metrics"], outputs["metrics"], comment + "; reported on the test split, hyper-parameters chosen on val; "
+              "ood_level: the OOD images of one difficulty level (far, near) or all of them")
     write_tsv(tables["curves"], outputs["curves"], comment + "; test split; roc: x = FPR, y = TPR; pr: x = recall, y = precision")
     write_tsv(tables["gate"], outputs["gate"], f"{SCORE_CONVENTION}; an image is rejected when its score > threshold, the "
               f"threshold accepting {float(ood['tpr']):g} of the head's in-distribution val images; "

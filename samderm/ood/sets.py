@@ -1,15 +1,27 @@
 """Which images each head's detectors are fit on, tuned on and reported on.
 
 skin head: in-distribution = lesion + not_skin images; lesion head: in-distribution = lesion
-images. OOD = the `ood` source. Fit on the original (copy 0) train rows of the run's view
-table; tune on val, report on test (from splits.tsv)."""
+images. OOD = the `ood` source, plus the images of the run's held-out lesion classes
+(experiments.<name>.held_out_classes: the run never trained on them). Fit on the original (copy 0)
+train rows of the run's view table; tune on val, report on test (from splits.tsv), each OOD row with
+its difficulty level (`ood_level`, far | near)."""
 
 from __future__ import annotations
 
+from typing import Collection
+
 import pandas as pd
+
+from samderm.data.splits import FAR, NEAR
 
 ID_SOURCES = {"skin": ("lesion", "not_skin"), "lesion": ("lesion",)}
 OOD_SOURCE = "ood"
+HELD_OUT_PREFIX = "held_out:"  # the category of a held-out lesion class's images, e.g. held_out:DF
+
+
+def is_held_out(rows: pd.DataFrame, held_out_classes: Collection[str]) -> pd.Series:
+    """Lesion rows of a class the run was trained without."""
+    return (rows["source"] == "lesion") & rows["lesion_class"].isin(list(held_out_classes))
 
 
 def require_columns(table: pd.DataFrame, columns: list[str], name: str) -> None:
@@ -24,24 +36,32 @@ def _class_of(row: pd.Series, head: str) -> str:
     return row["lesion_class"]
 
 
-def fit_rows(manifest: pd.DataFrame, views: pd.DataFrame, head: str, classes: list[str], views_name: str = "views") -> pd.DataFrame:
+def fit_rows(manifest: pd.DataFrame, views: pd.DataFrame, head: str, classes: list[str], views_name: str = "views",
+             held_out_classes: Collection[str] = ()) -> pd.DataFrame:
     """The original train images of the head's in-distribution, with `label` = class index.
     Augmented copies are not in the `images` feature store, so they are left out (and counted
-    by the caller)."""
+    by the caller); so are held-out classes, which the run never trained on."""
     require_columns(views, ["view_id", "image_id", "source", "split", "copy"], views_name)
     train = views[(views["split"] == "train") & (views["copy"].astype(int) == 0) & views["source"].isin(ID_SOURCES[head])]
     rows = train[["image_id", "source"]].merge(manifest[["image_id", "lesion_class"]], on="image_id", how="left", indicator=True)
     orphans = rows.loc[rows["_merge"] != "both", "image_id"].tolist()
     if orphans:
         raise ValueError(f"{views_name}: {len(orphans)} train image(s) are not in the manifest, e.g. {orphans[:5]}")
+    rows = rows[~is_held_out(rows, held_out_classes)]
     return _with_labels(rows.drop(columns="_merge"), head, classes, views_name)
 
 
-def eval_rows(manifest: pd.DataFrame, splits: pd.DataFrame, head: str, splits_name: str = "splits") -> pd.DataFrame:
+def eval_rows(manifest: pd.DataFrame, splits: pd.DataFrame, head: str, splits_name: str = "splits",
+              held_out_classes: Collection[str] = ()) -> pd.DataFrame:
     """The head's in-distribution and OOD images of the val and test splits, with
-    `in_distribution` (bool)."""
+    `in_distribution` (bool), `category` (the manifest's for OOD rows, ``held_out:{class}`` for
+    held-out lesion classes, empty for in-distribution rows) and `ood_level` (splits.tsv's level;
+    near for held-out classes; far for a splits table without levels; empty in-distribution)."""
     require_columns(splits, ["image_id", "split"], splits_name)
-    rows = splits[["image_id", "split"]].merge(manifest[["image_id", "source", "lesion_class"]], on="image_id", how="left", indicator=True)
+    levels = splits["ood_level"] if "ood_level" in splits else pd.Series("", index=splits.index)
+    manifest_columns = ["image_id", "source", "lesion_class"] + (["category"] if "category" in manifest else [])
+    rows = splits[["image_id", "split"]].assign(ood_level=levels.fillna("")).merge(
+        manifest[manifest_columns], on="image_id", how="left", indicator=True)
     orphans = rows.loc[rows["_merge"] != "both", "image_id"].tolist()
     if orphans:
         raise ValueError(f"{splits_name}: {len(orphans)} image(s) are not in the manifest, e.g. {orphans[:5]}")
@@ -49,9 +69,14 @@ def eval_rows(manifest: pd.DataFrame, splits: pd.DataFrame, head: str, splits_na
     if ood_train:
         raise ValueError(f"{splits_name}: OOD images must be in val or test only, but {len(ood_train)} are in train, e.g. {ood_train[:5]}")
     keep = rows["split"].isin(["val", "test"]) & rows["source"].isin([*ID_SOURCES[head], OOD_SOURCE])
-    rows = rows.loc[keep, ["image_id", "source", "split", "lesion_class"]].reset_index(drop=True)
-    rows["in_distribution"] = rows["source"] != OOD_SOURCE
-    return rows
+    rows = rows.loc[keep].reset_index(drop=True)
+    held_out = is_held_out(rows, held_out_classes)
+    rows["in_distribution"] = (rows["source"] != OOD_SOURCE) & ~held_out
+    category = rows["category"].fillna("") if "category" in rows else pd.Series("", index=rows.index)
+    rows["category"] = category.where(~rows["in_distribution"], "").where(~held_out, HELD_OUT_PREFIX + rows["lesion_class"])
+    level = rows["ood_level"].where(rows["ood_level"] != "", FAR).where(~held_out, NEAR)
+    rows["ood_level"] = level.where(~rows["in_distribution"], "")
+    return rows[["image_id", "source", "split", "lesion_class", "in_distribution", "category", "ood_level"]]
 
 
 def _with_labels(rows: pd.DataFrame, head: str, classes: list[str], name: str) -> pd.DataFrame:

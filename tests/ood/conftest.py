@@ -115,19 +115,21 @@ def study_tables(seed: int = 0):
     return manifest, splits, views, ok["image_id"].tolist(), np.asarray(features, dtype=np.float32)
 
 
-def train_head(manifest, views, view_ids, features, seed: int = 0):
-    """A real samderm HeadModel trained briefly on the skin and lesion tasks."""
+def train_head(manifest, views, view_ids, features, seed: int = 0, classes=LESION_CLASSES):
+    """A real samderm HeadModel trained briefly on the skin and lesion tasks (on the images of
+    ``classes`` and not-skin only)."""
     from samderm.heads import HeadModel
 
     torch.manual_seed(seed)
-    model = HeadModel("parallel", {"skin": ["not_skin", "skin"], "lesion": LESION_CLASSES}, DIM, hidden=[16], dropout=0.0)
+    model = HeadModel("parallel", {"skin": ["not_skin", "skin"], "lesion": list(classes)}, DIM, hidden=[16], dropout=0.0)
     model.set_standardisation(torch.as_tensor(features.mean(0)), torch.as_tensor(features.std(0)))
     row = {v: i for i, v in enumerate(view_ids)}
     train = views[(views["split"] == "train") & (views["copy"] == 0)].merge(manifest[["image_id", "lesion_class"]], on="image_id")
+    train = train[(train["source"] != "lesion") | train["lesion_class"].isin(list(classes))].reset_index(drop=True)
     x = torch.as_tensor(features[[row[i] for i in train["image_id"]]])
     skin = torch.as_tensor((train["source"] == "lesion").to_numpy().astype(int))
     lesion_rows = torch.as_tensor((train["source"] == "lesion").to_numpy().copy())
-    lesion = torch.as_tensor([LESION_CLASSES.index(c) for c in train.loc[lesion_rows.numpy(), "lesion_class"]])
+    lesion = torch.as_tensor([list(classes).index(c) for c in train.loc[lesion_rows.numpy(), "lesion_class"]])
     optimiser = torch.optim.Adam(model.parameters(), lr=0.02)
     model.train()
     for _ in range(80):

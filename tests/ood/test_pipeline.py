@@ -54,7 +54,10 @@ def test_scores_cover_each_heads_val_and_test_images_once(tables):
 
 def test_metrics_are_reported_on_test_for_every_head_and_detector(tables):
     metrics = tables["metrics"]
-    assert len(metrics) == 2 * len(OOD_CONFIG["detectors"]) * len(METRICS) and set(metrics["split"]) == {"test"}
+    # a splits table without levels: every OOD category is far, reported as far and pooled (all)
+    assert set(metrics["ood_level"]) == {"far", "all"}
+    assert len(metrics) == 2 * 2 * len(OOD_CONFIG["detectors"]) * len(METRICS) and set(metrics["split"]) == {"test"}
+    metrics = metrics[metrics["ood_level"] == "all"]
     assert set(metrics["n_ood"]) == {str(SPLIT_SIZES["ood"][2])}
     assert set(metrics["protocol"]) == {"held_out_categories"}  # the splits' protocol reaches the table
     auroc = metrics[metrics["metric"] == "auroc"].set_index(["head", "detector"])["value"].astype(float)
