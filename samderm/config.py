@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from samderm.data.labels import UNK
 from samderm.features.spec import crop_segmenter, encoder_problems
 from samderm.losses.parameters import loss_config_problems
 from samderm.matrix import AXES, CROPS, architecture_type, expand_matrix
@@ -86,6 +87,12 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
                 f"experiments.{name}.balancing: unknown balancing strategy '{exp['balancing']}' "
                 f"(defined: {', '.join(config['balancing'])})"
             )
+        lesion_classes = [*config["labels"]["lesion_classes"], *([UNK] if config["data"].get("unk") == "keep" else [])]
+        held_out = [c for c in exp.get("held_out_classes") or [] if c not in lesion_classes]
+        if held_out:
+            problems.append(f"experiments.{name}.held_out_classes: {held_out} are not lesion classes ({', '.join(lesion_classes)})")
+        elif len(lesion_classes) - len(set(exp.get("held_out_classes") or [])) < 2:
+            problems.append(f"experiments.{name}.held_out_classes: the lesion task needs at least 2 classes left")
     problems += loss_config_problems(config["losses"])
     for name, arch in config["architectures"].items():
         if arch["type"] != "ensemble":

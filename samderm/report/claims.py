@@ -91,9 +91,14 @@ def claims_table(pairs: pd.DataFrame, distributions: Mapping[tuple, Distribution
                  level: float) -> pd.DataFrame:
     rows = []
     for pair in pairs.itertuples(index=False):
+        a, b = distributions[(pair.a, pair.task)], distributions[(pair.b, pair.task)]
+        if a.comparison != b.comparison:  # e.g. a held-out lesion class: other classes, other test images
+            log.warning("claims: %s vs %s on %s left out: their %s tasks have other classes (%s vs %s) and test images, "
+                        "so no paired difference exists", config_text(pair.a), config_text(pair.b), pair.task, pair.task,
+                        ", ".join(a.comparison[1]), ", ".join(b.comparison[1]))
+            continue
         for metric in metrics:
-            difference, low, high = paired_difference(distributions[(pair.a, pair.task)],
-                                                      distributions[(pair.b, pair.task)], metric, level)
+            difference, low, high = paired_difference(a, b, metric, level)
             rows.append({"factor": pair.factor, "comparison": f"{pair.level} vs {pair.baseline}",
                          "experiment": pair.experiment, "task": pair.task, "metric": metric,
                          "a": config_text(pair.a), "b": config_text(pair.b), "difference_value": difference,

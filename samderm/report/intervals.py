@@ -1,6 +1,8 @@
 """Bootstrap intervals of every configuration's test metrics, from the runs' predictions: per seed
 the metric on the test images, and per resample the mean over seeds, all seeds and configurations of a
-task sharing one resample matrix (so differences between configurations are paired)."""
+task sharing one resample matrix (so differences between configurations are paired). A task's runs form
+one comparison set per class list: an experiment with held-out lesion classes predicts other images and
+classes, so its lesion task gets resamples of its own and is never paired with the others."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ class Distribution:
     resampled metrics (``resampled`` divides by the number of seeds)."""
     per_seed: list[np.ndarray] = field(default_factory=list)
     resampled_sum: np.ndarray | None = None
+    comparison: tuple = ()  # (task, classes): the resamples it shares; only equal ones are paired
 
     def add(self, point: np.ndarray, resampled: np.ndarray) -> None:
         self.per_seed.append(point)
@@ -68,30 +71,31 @@ def config_of(run_dir: str | Path) -> tuple:
 
 def bootstrap_configurations(run_dirs: Iterable[str | Path], manifest_tsv: str | Path, n_resamples: int, seed: int,
                              configs: Collection[tuple] | None = None, threads: int = 1
-                             ) -> tuple[dict[tuple, Distribution], dict[str, TaskResamples]]:
-    """(config, task) -> Distribution, and task -> its resamples, over the runs of ``configs``
+                             ) -> tuple[dict[tuple, Distribution], dict[tuple, TaskResamples]]:
+    """(config, task) -> Distribution, and (task, classes) -> its resamples, over the runs of ``configs``
     (all when None). The resamples depend only on the task's groups and ``seed``; runs are scored on
     ``threads`` threads (numpy releases the GIL) and summed in run order, so the result is the same."""
     manifest = read_tsv(manifest_tsv)
-    tasks: dict[str, TaskResamples] = {}
+    tasks: dict[tuple, TaskResamples] = {}
     first_use = threading.Lock()
 
-    def resamples_of(task: str, predictions: TaskPredictions) -> TaskResamples:
+    def resamples_of(comparison: tuple, predictions: TaskPredictions) -> TaskResamples:
         with first_use:
-            if task not in tasks:
+            if comparison not in tasks:
                 groups = image_groups(manifest, predictions.image_ids, str(manifest_tsv))
-                tasks[task] = TaskResamples(predictions, groups, group_weights(groups, n_resamples, seed))
-        return tasks[task]
+                tasks[comparison] = TaskResamples(predictions, groups, group_weights(groups, n_resamples, seed))
+        return tasks[comparison]
 
-    def score(run_dir: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    def score(run_dir: str | Path) -> list[tuple[str, tuple, np.ndarray, np.ndarray]]:
         scored = []
         for (task, _), predictions in read_predictions(Path(run_dir) / "predictions.tsv", ["test"]).items():
-            resamples = resamples_of(task, predictions)
+            comparison = (task, tuple(predictions.classes))
+            resamples = resamples_of(comparison, predictions)
             check_same_images(resamples.reference, predictions, f"{run_dir}/predictions.tsv (task {task})")
             point = resampled_metrics(full_sample(len(predictions.labels)), predictions.labels,
                                       predictions.probabilities)[0]
-            scored.append((task, point, resampled_metrics(resamples.weights, predictions.labels,
-                                                          predictions.probabilities)))
+            scored.append((task, comparison, point, resampled_metrics(resamples.weights, predictions.labels,
+                                                                      predictions.probabilities)))
         return scored
 
     chosen = [d for d in run_dirs if configs is None or config_of(d) in configs]
@@ -99,21 +103,25 @@ def bootstrap_configurations(run_dirs: Iterable[str | Path], manifest_tsv: str |
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         for run_dir, scored in zip(chosen, progress(pool.map(score, chosen), total=len(chosen), desc="bootstrap",
                                                     unit="run")):
-            for task, point, resampled in scored:
-                distributions.setdefault((config_of(run_dir), task), Distribution()).add(point, resampled)
+            for task, comparison, point, resampled in scored:
+                distribution = distributions.setdefault((config_of(run_dir), task), Distribution(comparison=comparison))
+                if distribution.comparison != comparison:
+                    raise ResultsError(f"{run_dir}/predictions.tsv: task {task} has the classes {list(comparison[1])}, "
+                                       f"other seeds of its configuration {list(distribution.comparison[1])}")
+                distribution.add(point, resampled)
     if not distributions:
         raise ResultsError("no test predictions to bootstrap")
     return distributions, tasks
 
 
-def interval_table(distributions: dict[tuple, Distribution], tasks: dict[str, TaskResamples],
+def interval_table(distributions: dict[tuple, Distribution], tasks: dict[tuple, TaskResamples],
                    level: float) -> pd.DataFrame:
     """One row per (configuration, task, metric): mean and std over seeds, the percentile interval of
     the seed mean, and how many images, groups and resamples it rests on."""
     rows = []
     for (config, task), dist in distributions.items():
         low, high = percentile_interval(dist.resampled, level)
-        resamples = tasks[task]
+        resamples = tasks[dist.comparison]
         for i, metric in enumerate(METRICS):
             rows.append((*config, task, metric, dist.mean[i], dist.std[i], low[i], high[i], len(dist.per_seed),
                          len(resamples.groups), len(set(resamples.groups)), len(resamples.weights), level))
@@ -127,8 +135,8 @@ def bootstrap_intervals(run_dirs: Iterable[str | Path], manifest_tsv: str | Path
     table = interval_table(distributions, tasks, level)
     write_tsv(table, output)
     log.info("intervals: %d configurations x tasks, %d resamples of lesion groups (%s) -> %s", len(distributions),
-             n_resamples, ", ".join(f"{t}: {len(set(r.groups))} groups / {len(r.groups)} images"
-                                    for t, r in tasks.items()), output)
+             n_resamples, ", ".join(f"{t} ({len(c)} classes): {len(set(r.groups))} groups / {len(r.groups)} images"
+                                    for (t, c), r in tasks.items()), output)
     return table
 
 

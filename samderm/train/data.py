@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,9 +45,11 @@ def _first(mask: pd.Series, values: pd.Series, n: int = 5) -> list[str]:
 
 
 def build_run_data(views: pd.DataFrame, manifest: pd.DataFrame, view_ids: Sequence[str], features: np.ndarray,
-                   tasks: Mapping[str, list[str]], splits: pd.DataFrame | None = None) -> RunData:
+                   tasks: Mapping[str, list[str]], splits: pd.DataFrame | None = None,
+                   held_out: Collection[str] = ()) -> RunData:
     """Join views to manifest labels (and check them against ``splits``), then take each view's
-    feature row; a view without a feature row is an error, never skipped."""
+    feature row; a view without a feature row is an error, never skipped. Images of a ``held_out``
+    lesion class lose their train views (the run never sees them) and their lesion label."""
     _require(views, ["view_id", "image_id", "source", "split", "copy"], "views")
     _require(manifest, ["image_id", "source", "lesion_class", "malignancy"], "manifest")
     table = views.merge(manifest[["image_id", "lesion_class", "malignancy"]], on="image_id", how="left", indicator=True)
@@ -57,6 +59,11 @@ def build_run_data(views: pd.DataFrame, manifest: pd.DataFrame, view_ids: Sequen
     bad_split = ~table["split"].isin(SPLITS)
     if bad_split.any():
         raise ValueError(f"views: unknown split(s) {sorted(set(table['split'][bad_split]))} (expected {SPLITS})")
+    held_out_train = (table["split"] == "train") & (table["source"] == "lesion") & table["lesion_class"].isin(list(held_out))
+    if held_out:
+        log.info("held-out lesion classes %s: %d train views left out (every task), their val/test images have no "
+                 "lesion label", sorted(held_out), int(held_out_train.sum()))
+    table = table[~held_out_train].reset_index(drop=True)
     if splits is not None:
         _require(splits, ["image_id", "split"], "splits")
         expected = table["image_id"].map(splits.drop_duplicates("image_id").set_index("image_id")["split"])
@@ -74,7 +81,7 @@ def build_run_data(views: pd.DataFrame, manifest: pd.DataFrame, view_ids: Sequen
     data = RunData(
         tasks={t: list(c) for t, c in tasks.items()},
         features=np.ascontiguousarray(np.asarray(features)[rows.to_numpy(dtype=np.int64)], dtype=np.float32),
-        labels=label_matrix(table, tasks),
+        labels=label_matrix(table, tasks, held_out),
         split=table["split"].to_numpy(dtype=str),
         image_ids=table["image_id"].to_numpy(dtype=str),
         original=table["copy"].astype(int).to_numpy() == 0,

@@ -28,9 +28,11 @@ def train_run(manifest: str | Path, splits: str | Path, views: str | Path, store
     from samderm.features.store import load_features  # the features part owns the store format
 
     torch.set_num_threads(max(1, int(threads)))
-    tasks = task_classes(params["labels"])
+    held_out = held_out_classes(params)
+    tasks = task_classes(params["labels"], held_out)
     view_ids, features = load_features([str(d) for d in store_dirs])
-    data = build_run_data(read_tsv(views), read_tsv(manifest), view_ids, features, tasks, splits=read_tsv(splits))
+    data = build_run_data(read_tsv(views), read_tsv(manifest), view_ids, features, tasks, splits=read_tsv(splits),
+                          held_out=held_out)
     run = params["run"]
     log.info("training %s", "/".join(str(v) for v in run.values()))
     loss = resolve_drw_epoch(params["loss"], int(params["experiment"]["epochs"]))
@@ -46,7 +48,7 @@ def train_run(manifest: str | Path, splits: str | Path, views: str | Path, store
 
 def ensemble_run(member_predictions: Sequence[str | Path], params: Mapping[str, Any], out_dir: str | Path) -> dict[str, Any]:
     """Average the members' predictions.tsv; history.tsv is written header-only (nothing trained)."""
-    tasks = task_classes(params["labels"])
+    tasks = task_classes(params["labels"], held_out_classes(params))
     members = [read_tsv(p) for p in member_predictions]
     predictions = average_predictions(members, tasks, names=[str(p) for p in member_predictions])
     log.info("ensemble of %d members: %s", len(members), ", ".join(map(str, member_predictions)))
@@ -55,6 +57,11 @@ def ensemble_run(member_predictions: Sequence[str | Path], params: Mapping[str, 
     return write_run_outputs(out, params["run"], predictions, tasks,
                              extra={"members": list(params["architecture"].get("members", []))},
                              unk_column=_unk_column(params))
+
+
+def held_out_classes(params: Mapping[str, Any]) -> list[str]:
+    """The lesion classes the experiment trains without (the open-set protocol)."""
+    return list(params["experiment"].get("held_out_classes") or [])
 
 
 def _unk_column(params: Mapping[str, Any]) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -13,9 +13,16 @@ SOURCES = ("lesion", "not_skin")
 NO_LABEL = -1
 
 
-def task_classes(labels_cfg: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Classes of each task from the ``labels`` config section (+ ``unk``: keep adds UNK last)."""
+def task_classes(labels_cfg: Mapping[str, Any], held_out: Collection[str] = ()) -> dict[str, list[str]]:
+    """Classes of each task from the ``labels`` config section (+ ``unk``: keep adds UNK last),
+    without the ``held_out`` lesion classes (experiments.<name>.held_out_classes)."""
     lesion = list(labels_cfg["lesion_classes"]) + ([UNK] if labels_cfg.get("unk") == "keep" else [])
+    unknown = sorted(set(held_out) - set(lesion))
+    if unknown:
+        raise ValueError(f"held_out_classes: {unknown} are not lesion classes {lesion}")
+    lesion = [c for c in lesion if c not in set(held_out)]
+    if len(lesion) < 2:
+        raise ValueError(f"held_out_classes: {sorted(held_out)} leave the lesion task {len(lesion)} class(es); it needs 2")
     return {"skin": ["not_skin", "skin"], "lesion": lesion, "malignancy": ["benign", "malignant"]}
 
 
@@ -30,10 +37,10 @@ def _index(values: pd.Series, applies: pd.Series, classes: list[str], task: str,
     return np.where(applies, codes.fillna(NO_LABEL), NO_LABEL).astype(np.int64)
 
 
-def label_matrix(rows: pd.DataFrame, tasks: Mapping[str, list[str]]) -> np.ndarray:
+def label_matrix(rows: pd.DataFrame, tasks: Mapping[str, list[str]], held_out: Collection[str] = ()) -> np.ndarray:
     """(N, T) class indices in ``tasks`` order (any subset of the three) from manifest columns source,
-    lesion_class, malignancy. skin: every lesion/not_skin row; lesion: lesion rows; malignancy:
-    lesion rows that have one."""
+    lesion_class, malignancy. skin: every lesion/not_skin row; lesion: lesion rows not of a ``held_out``
+    class; malignancy: lesion rows that have one."""
     bad = ~rows["source"].isin(SOURCES)
     if bad.any():
         i = bad.to_numpy().nonzero()[0][0]
@@ -42,7 +49,7 @@ def label_matrix(rows: pd.DataFrame, tasks: Mapping[str, list[str]]) -> np.ndarr
     is_lesion = rows["source"] == "lesion"
     values_and_rows = {
         "skin": lambda: (rows["source"].map({"lesion": "skin", "not_skin": "not_skin"}), pd.Series(True, index=rows.index)),
-        "lesion": lambda: (rows["lesion_class"], is_lesion),
+        "lesion": lambda: (rows["lesion_class"], is_lesion & ~rows["lesion_class"].isin(list(held_out))),
         "malignancy": lambda: (rows["malignancy"], is_lesion & (rows["malignancy"] != "")),
     }
     return np.stack([_index(*values_and_rows[t](), list(classes), t, rows["image_id"]) for t, classes in tasks.items()], axis=1)
