@@ -7,10 +7,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import auc, precision_recall_curve, roc_auc_score, roc_curve
 
+from samderm.data.splits import OOD_LEVELS
+
 RATE = 0.95  # the 95% of "FPR at 95% TPR"
 ID_FLAGGED = "id_flagged_at_95_ood_caught"
 OOD_ACCEPTED = "ood_accepted_at_95_id_accepted"
 METRICS = ("auroc", "aupr_in", "aupr_out", ID_FLAGGED, OOD_ACCEPTED)
+ALL_LEVELS = "all"  # the ood_level of metrics pooled over every OOD test image
+LEVEL_ORDER = (*OOD_LEVELS, ALL_LEVELS)  # far, near, all: the rows of metrics.tsv and the OOD tables
 
 
 def convention() -> str:

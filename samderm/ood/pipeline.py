@@ -16,7 +16,7 @@ from samderm.io import read_tsv, write_tsv
 from samderm.logs import progress
 from samderm.ood import DETECTORS
 from samderm.ood.gate import gate_counts, gate_threshold
-from samderm.ood.metrics import ID_FLAGGED, METRICS, OOD_ACCEPTED, convention, ood_curves, ood_metrics
+from samderm.ood.metrics import ALL_LEVELS, ID_FLAGGED, METRICS, OOD_ACCEPTED, convention, ood_curves, ood_metrics
 from samderm.ood.readout import HeadReadout
 from samderm.ood.sets import HELD_OUT_PREFIX, eval_rows, fit_rows, require_columns
 from samderm.ood.tuning import HYPER_PARAMETERS, INTEGER_PARAMETERS, detector_grid, tune
@@ -24,7 +24,6 @@ from samderm.ood.tuning import HYPER_PARAMETERS, INTEGER_PARAMETERS, detector_gr
 log = logging.getLogger("samderm.ood")
 
 SCORE_CONVENTION = "score convention: higher = more likely OOD"
-ALL_LEVELS = "all"  # the ood_level of metrics pooled over every OOD test image
 METRICS_COLUMNS = ["head", "detector", "params", "split", "metric", "value", "n_id", "n_ood", "protocol", "ood_level"]
 TUNING_COLUMNS = ["head", "detector", *HYPER_PARAMETERS, *(f"val_{m}" for m in METRICS),
                   "n_val_id", "n_val_ood", "chosen"]

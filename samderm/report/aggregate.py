@@ -21,7 +21,7 @@ RUN_KEYS = ["experiment", "loss", "architecture", "crop", "encoder", "pooling", 
 # a configuration is a run without its seed: seeds are what mean and spread are taken over
 CONFIG_KEYS = RUN_KEYS[:-1]
 TIDY_COLUMNS = RUN_KEYS + ["task", "split", "metric", "value"]
-OOD_COLUMNS = RUN_KEYS + ["head", "detector", "params", "protocol", "metric", "value"]
+OOD_COLUMNS = RUN_KEYS + ["head", "detector", "params", "protocol", "ood_level", "metric", "value"]
 
 
 class ResultsError(ValueError):
@@ -126,8 +126,10 @@ def tidy_ood_metrics(metrics_tsv: str | Path) -> pd.DataFrame:
     missing = {"head", "detector", "params", "metric", "value"} - set(table.columns)
     if missing:
         raise ResultsError(f"{metrics_tsv}: missing columns {sorted(missing)}")
-    if table.duplicated(["head", "detector", "metric"]).any():
-        raise ResultsError(f"{metrics_tsv}: a (head, detector, metric) appears twice")
+    if "ood_level" not in table:  # metrics.tsv written before the OOD levels: pooled over every OOD image
+        table["ood_level"] = "all"
+    if table.duplicated(["head", "detector", "ood_level", "metric"]).any():
+        raise ResultsError(f"{metrics_tsv}: a (head, detector, ood_level, metric) appears twice")
     unknown = set(table["metric"]) - set(OOD_METRICS)
     if unknown:
         raise ResultsError(f"{metrics_tsv}: unknown metrics {sorted(unknown)}; expected {list(OOD_METRICS)}")

@@ -10,7 +10,7 @@ import pandas as pd
 
 from samderm.data.labels import label_map
 from samderm.io import read_json, read_tsv
-from samderm.ood.metrics import METRICS as OOD_METRICS, convention
+from samderm.ood.metrics import LEVEL_ORDER, METRICS as OOD_METRICS, convention
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_ood_runs, read_runs, run_from_dir
 from samderm.report.selection import best_on_test, over_seeds, select_best, tie_rule
 from samderm.report.tables import write_table
@@ -153,9 +153,9 @@ def tabulate_data(manifest: str | Path, counts: str | Path, splits: str | Path, 
 # --- OOD -------------------------------------------------------------------------------------
 
 def ood_detector_table(ood: pd.DataFrame) -> pd.DataFrame:
-    """Per configuration, head and detector: each OOD metric's mean ± std over seeds, and AUROC minus
-    the baseline's AUROC of the same configuration and head."""
-    keys = CONFIG_KEYS + ["head", "detector"]
+    """Per configuration, head, OOD level (far, near, all) and detector: each OOD metric's mean ± std over
+    seeds, and AUROC minus the baseline's AUROC of the same configuration, head and level."""
+    keys = OOD_KEYS
     stats = ood.groupby(keys + ["metric"], sort=False)["value"].agg(["mean", "std"]).reset_index()
     wide = stats.pivot(index=keys, columns="metric", values=["mean", "std"])
     wide.columns = [f"{metric}_{stat}" for stat, metric in wide.columns]
@@ -166,11 +166,14 @@ def ood_detector_table(ood: pd.DataFrame) -> pd.DataFrame:
     protocol = ood.groupby(keys, sort=False)["protocol"].agg(lambda p: "; ".join(sorted(set(p))))
     seeds = ood.groupby(keys, sort=False)["seed"].nunique().rename("n_seeds")
     table = wide.join(params).join(protocol).join(seeds).reset_index()
-    baseline = table[table["detector"] == BASELINE].set_index(CONFIG_KEYS + ["head"])["auroc_mean"]
+    baseline_keys = [k for k in keys if k != "detector"]
+    baseline = table[table["detector"] == BASELINE].set_index(baseline_keys)["auroc_mean"]
     if baseline.empty:
         log.warning("no %s rows: the AUROC difference to the baseline is left empty", BASELINE)
-    table["auroc_vs_msp"] = table["auroc_mean"] - table.set_index(CONFIG_KEYS + ["head"]).index.map(baseline).astype(float)
-    return table
+    table["auroc_vs_msp"] = table["auroc_mean"] - table.set_index(baseline_keys).index.map(baseline).astype(float)
+    # far, then near, then pooled: each level's detectors together
+    level_rank = {level: i for i, level in enumerate(LEVEL_ORDER)}
+    return table.sort_values("ood_level", key=lambda c: c.map(level_rank).fillna(len(level_rank)), kind="stable")
 
 
 def gate_table(gate_files: Mapping[str, str | Path]) -> pd.DataFrame:
@@ -201,9 +204,12 @@ def tabulate_ood(ood_runs: str | Path, runs_tsv: str | Path, gate_tsvs: Sequence
         interval_note = (" " + _interval_note(intervals) + f" auroc_vs_{BASELINE} [interval] is paired (the same "
                          "resamples for both detectors): a detector differs from the baseline only where it excludes 0.")
     write_table(_task_order(detectors, *CONFIG_KEYS, "head"), Path(out_dir) / "ood_detectors",
-                f"OOD detectors vs the {BASELINE.upper()} baseline (test split)",
-                convention() + ". Hyper-parameters (params) chosen on val; auroc_vs_msp = AUROC minus the "
-                f"{BASELINE.upper()} AUROC of the same run and head." + interval_note)
+                f"OOD detectors vs the {BASELINE.upper()} baseline (test split), far and near OOD apart",
+                convention() + ". ood_level: far = OOD categories far from dermoscopy (scenes, textures), near = "
+                "categories listed in data.ood_levels.near and held-out lesion classes (held_out:{class}), all = every "
+                "OOD test image; each against all in-distribution test images. Hyper-parameters (params) chosen on "
+                f"val; auroc_vs_msp = AUROC minus the {BASELINE.upper()} AUROC of the same run, head and level."
+                + interval_note)
     chosen = best_ood_runs(read_runs(runs_tsv), gate_files, selection_metric)
     frames = [gate_table({d: gate_files[d] for d in dirs}).assign(**config) for config, dirs in chosen]
     gates = pd.concat(frames, ignore_index=True)
