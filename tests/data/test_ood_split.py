@@ -122,3 +122,54 @@ def test_the_protocol_is_read_back_from_the_splits_table():
     assert ood_protocol(pd.DataFrame({"ood_protocol": ["", "held_out_categories", None]})) == "held_out_categories"
     with pytest.raises(ValueError, match="several OOD protocols"):
         ood_protocol(pd.DataFrame({"ood_protocol": ["tuning_folder", "held_out_categories"]}))
+
+
+def _categories(far: int, near: int) -> pd.DataFrame:
+    names = [f"far{k}" for k in range(far)] + [f"near{k}" for k in range(near)]
+    return pd.DataFrame({"image_id": [f"ood__{c}__{i}" for c in names for i in range(3)],
+                         "category": [c for c in names for _ in range(3)]})
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_every_level_with_two_categories_tunes_and_tests(seed):
+    ood = _categories(far=5, near=2)
+    levels = {"near": ["near0", "near1"]}
+    out = split_ood(ood, 0.5, seed, levels)
+    assert out["ood_level"].tolist() == ["near" if c.startswith("near") else "far" for c in ood["category"]]
+    for level in ("far", "near"):
+        mine = ood["category"][(out["ood_level"] == level).to_numpy()]
+        val = set(mine[(out.loc[mine.index, "split"] == "val").to_numpy()])
+        test = set(mine[(out.loc[mine.index, "split"] == "test").to_numpy()])
+        assert val and test and not val & test, (level, val, test)
+    far_val = ood.loc[(out["split"] == "val").to_numpy() & (out["ood_level"] == "far").to_numpy(), "category"].nunique()
+    assert far_val == 2  # round(5 * 0.5) of the far categories, as without levels
+
+
+def test_without_near_categories_the_split_is_the_old_one():
+    ood = _categories(far=6, near=0)
+    for seed in range(4):
+        plain = split_ood(ood, 0.5, seed)
+        assert plain.equals(split_ood(ood, 0.5, seed, {"near": []}))
+        assert set(plain["ood_level"]) == {"far"}
+
+
+def test_a_level_of_one_category_is_tested_and_a_misnamed_near_category_is_an_error():
+    out = split_ood(_categories(far=3, near=1), 0.5, 0, {"near": ["near0"]})
+    assert set(out.loc[out["ood_level"] == "near", "split"]) == {"test"}
+    out = split_ood(_categories(far=1, near=1), 0.5, 0, {"near": ["near0"]})
+    assert sorted(out.groupby("ood_level")["split"].first().tolist()) == ["test", "val"]  # one each: tune on one
+    with pytest.raises(ValueError, match=r"data.ood_levels.near: \['nearX'\] are no OOD category"):
+        split_ood(_categories(far=3, near=1), 0.5, 0, {"near": ["nearX"]})
+
+
+def test_splits_table_records_the_level(isic_layout, tmp_path, labels_cfg):
+    ns = tmp_path / "not_skin"
+    write_image(ns / "tex.jpg", seed=1)
+    ood = _ood_folder(tmp_path / "ood", {"flower": 2, "noise": 2, "arm": 2, "back": 2})
+    manifest = _manifest(isic_layout, ns, ood, labels_cfg)
+    splits = make_splits(manifest, CFG, {"near": ["arm", "back"]})
+    rows = _split_of_ood(manifest, splits)
+    assert rows.groupby("category")["ood_level"].first().to_dict() == {"arm": "near", "back": "near", "flower": "far", "noise": "far"}
+    assert set(splits.loc[~splits["image_id"].isin(rows["image_id"]), "ood_level"]) == {""}
+    for level in ("far", "near"):
+        assert set(rows.loc[rows["ood_level"] == level, "split"]) == {"val", "test"}
