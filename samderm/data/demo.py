@@ -201,10 +201,13 @@ def stripes(rng: np.random.Generator, size: int) -> Image.Image:
 # ---- near OOD: clinical-style photographs of skin without a lesion (no dermoscope: skin seen from a
 # distance, a body-part outline against the room, creases, no contact circle)
 
+ROOM_COLOURS = np.array([[105, 145, 190], [115, 170, 140], [200, 202, 208], [70, 80, 115], [150, 150, 150]], float)
+
+
 def _clinical_photo(rng: np.random.Generator, size: int, body: np.ndarray, creases: list[np.ndarray]) -> Image.Image:
     """Skin inside ``body`` (bool mask) with darker ``creases`` (bool masks), a plain room behind it,
     shading from one side and camera noise."""
-    wall = rng.uniform(90, 220) * rng.uniform(0.8, 1.1, 3)  # sheet, wall or curtain
+    wall = ROOM_COLOURS[rng.integers(len(ROOM_COLOURS))] * rng.uniform(0.9, 1.1, 3)  # sheet, wall or curtain
     y, x = np.mgrid[0:size, 0:size] / size
     light = 1 + rng.uniform(-0.15, 0.15) * (x - 0.5) + rng.uniform(-0.15, 0.15) * (y - 0.5)  # a lamp to one side
     pixels = np.where(body[..., None], _skin(rng, size), wall[None, None, :] + rng.normal(0, 3, (size, size, 3)))

@@ -91,7 +91,7 @@ def test_the_default_demo_has_every_class_in_every_split_and_ood_kinds_apart(rep
     demo = _generate(tmp_path, {**config["data"]["demo"], "image_size": 32})
     manifest, _ = build_manifest(**isic.layout(demo / "isic2019"), not_skin_dir=demo / "not_skin", ood_dir=demo / "ood",
                                  labels_cfg=config["labels"], bad_images="fail", unk=config["data"]["unk"])
-    joined = manifest.merge(make_splits(manifest, config["splits"]), on="image_id")
+    joined = manifest.merge(make_splits(manifest, config["splits"], config["data"]["ood_levels"]), on="image_id")
     lesions = joined[joined["source"] == "lesion"]
     table = pd.crosstab(lesions["lesion_class"], lesions["split"]).reindex(index=LABELS["lesion_classes"],
                                                                          columns=["train", "val", "test"], fill_value=0)
@@ -99,10 +99,29 @@ def test_the_default_demo_has_every_class_in_every_split_and_ood_kinds_apart(rep
     ood = joined[joined["source"] == "ood"]
     kinds = {split: set(ood.loc[ood["split"] == split, "category"]) for split in ("val", "test")}
     assert kinds["val"] and kinds["test"] and not kinds["val"] & kinds["test"], kinds
-    assert kinds["val"] | kinds["test"] == {"flower", "objects", "science", "noise", "stripes"}
+    assert kinds["val"] | kinds["test"] == {"flower", "objects", "science", "noise", "stripes", "skin_limb", "skin_torso"}
+    # near OOD (clinical skin without a lesion) both tunes and tests, in different kinds
+    for level in ("far", "near"):
+        assert set(ood.loc[ood["ood_level"] == level, "split"]) == {"val", "test"}, level
+    assert set(ood.loc[ood["ood_level"] == "near", "category"]) == {"skin_limb", "skin_torso"}
 
 
 def test_ood_images_come_in_kinds_one_subfolder_each(demo, tmp_path):
-    assert sorted(p.name for p in (demo / "ood").iterdir()) == ["flower", "noise", "objects", "science"]  # 4 images, 4 kinds
+    # 4 images, 4 kinds: the two near kinds come early in the cycle
+    assert sorted(p.name for p in (demo / "ood").iterdir()) == ["flower", "objects", "skin_limb", "skin_torso"]
     with pytest.raises(ValueError, match="data.demo.ood: 0 or >= 2"):
         _generate(tmp_path, {**CFG, "ood": 1})
+
+
+@pytest.mark.parametrize("kind", ["skin_limb", "skin_torso"])
+def test_near_ood_is_clinical_skin_without_a_dermoscope_field(kind):
+    """Near OOD: skin seen from a distance against the room, not a dermoscopy: no dark round field in
+    the corners, and both skin and background in the picture."""
+    from samderm.data.demo import OOD_KINDS, SKIN_TONES, rng_for
+
+    for i in range(6):
+        pixels = np.asarray(OOD_KINDS[kind](rng_for(0, kind, i), 96), dtype=float)
+        corners = pixels[[0, 0, -1, -1], [0, -1, 0, -1]]
+        assert corners.mean() > 60, (kind, i)  # a dermoscope darkens the corners to a sixth
+        skin_like = np.min(np.linalg.norm(pixels[..., None, :] - SKIN_TONES[None, None], axis=-1), axis=-1) < 45
+        assert 0.2 < skin_like.mean() < 0.98, (kind, i, skin_like.mean())
