@@ -82,6 +82,11 @@ def held_out_classes_of(wildcards):
     return list(config["experiments"][wildcards.exp].get("held_out_classes", []))
 
 
+def held_out_experiments():
+    """Experiments of the matrix that train without some lesion classes (not comparable on lesion)."""
+    return [e for e in config["matrix"]["experiments"] if config["experiments"][e].get("held_out_classes")]
+
+
 def views_for_run(wildcards):
     return f"results/data/views/{balancing_of(wildcards.exp)}.tsv"
 

@@ -83,6 +83,7 @@ rule tabulate_classification:
         runtime=10,
     params:
         report=config["report"],
+        held_out_experiments=held_out_experiments(),
     script:
         "../scripts/tabulate_classification.py"
 

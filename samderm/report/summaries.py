@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 import pandas as pd
 
@@ -39,12 +39,13 @@ def _chosen_note(metric: str) -> str:
 
 # --- classification -------------------------------------------------------------------------
 
-def classification_tables(tidy: pd.DataFrame, metric: str,
-                          intervals: pd.DataFrame | None = None) -> dict[str, tuple[pd.DataFrame, str, str]]:
+def classification_tables(tidy: pd.DataFrame, metric: str, intervals: pd.DataFrame | None = None,
+                          held_out_experiments: Collection[str] = ()) -> dict[str, tuple[pd.DataFrame, str, str]]:
     """name -> (table, title, note) for the classification results; with ``intervals`` every test
-    metric gets its bootstrap interval (and AUROC is added) beside its mean ± std."""
+    metric gets its bootstrap interval (and AUROC is added) beside its mean ± std. The best lesion
+    model is never one of ``held_out_experiments`` (fewer classes, fewer test images: not comparable)."""
     if intervals is not None:
-        tables = classification_tables(tidy, metric)
+        tables = classification_tables(tidy, metric, held_out_experiments=held_out_experiments)
         return {name: (beside_intervals(table, intervals, [m for m in INTERVAL_METRICS if f"{m}_mean" in table.columns]
                                         + ["auroc"]), title, f"{note} {_interval_note(intervals)}")
                 for name, (table, title, note) in tables.items()}
@@ -52,8 +53,11 @@ def classification_tables(tidy: pd.DataFrame, metric: str,
     configurations = over_seeds(tidy, "test", REPORTED).merge(
         over_seeds(tidy, "val", [metric])[CONFIG_KEYS + ["task", f"{metric}_mean"]].rename(
             columns={f"{metric}_mean": f"val_{metric}"}), on=CONFIG_KEYS + ["task"], how="left")
+    open_set = (tidy["task"] == "lesion") & tidy["experiment"].isin(list(held_out_experiments))
+    if open_set.any():
+        log.info("best lesion model: the held-out-class experiments %s are not candidates", sorted(held_out_experiments))
     return {
-        "best_models": (_task_order(best_on_test(tidy, metric, ["task"], REPORTED), "task"),
+        "best_models": (_task_order(best_on_test(tidy[~open_set], metric, ["task"], REPORTED), "task"),
                         "Best model per task", note),
         "architectures": (_task_order(best_on_test(tidy, metric, ["experiment", "task", "architecture"], REPORTED),
                                       "experiment", "task", "architecture"),
@@ -74,10 +78,10 @@ def _interval_note(intervals: pd.DataFrame) -> str:
 
 
 def tabulate_classification(runs_tsv: str | Path, out_dir: str | Path, selection_metric: str,
-                            intervals_tsv: str | Path | None = None) -> None:
+                            intervals_tsv: str | Path | None = None, held_out_experiments: Collection[str] = ()) -> None:
     tidy = read_runs(runs_tsv)
     intervals = read_intervals(intervals_tsv) if intervals_tsv else None
-    for name, (table, title, note) in classification_tables(tidy, selection_metric, intervals).items():
+    for name, (table, title, note) in classification_tables(tidy, selection_metric, intervals, held_out_experiments).items():
         write_table(table, Path(out_dir) / name, title, note)
         log.info("table %s: %d rows", name, len(table))
 

@@ -13,6 +13,7 @@ from samderm.matrix import Run
 from samderm.report.aggregate import aggregate_runs
 from samderm.report.claims import tabulate_claims
 from samderm.report.intervals import bootstrap_intervals
+from samderm.report.summaries import tabulate_classification
 
 from .conftest import CLASSES, build_study, metrics_json
 
@@ -33,6 +34,7 @@ def add_held_out_experiment(study):
         run_dir = study.root / "runs" / run.path
         run_dir.mkdir(parents=True)
         metrics = metrics_json(run, rng)
+        metrics["tasks"]["lesion"]["val"]["macro_f1"] = 0.999  # the best on val: only on its 7 classes
         (run_dir / "metrics.json").write_text(json.dumps(metrics))
         source = read_tsv(study.root / "runs" / Run("exp1", "wce", "parallel", "full", "tiny", "mean", 256, seed).path
                           / "predictions.tsv")
@@ -74,3 +76,14 @@ def test_claims_never_pair_a_held_out_lesion_task_with_another_experiment(tmp_pa
     assert set(open_rows["task"]) == {"skin", "malignancy"}  # compared on the same images; lesion left out
     assert "no paired difference exists" in caplog.text and "exp1_open/wce/parallel" in caplog.text
     assert len(table[(table["factor"] == "experiment") & (table["task"] == "lesion")]) == 1  # exp6 vs exp1 still there
+
+
+def test_the_best_lesion_model_is_never_a_held_out_experiment(tmp_path):
+    study = add_held_out_experiment(build_study(tmp_path / "open"))
+    aggregate_runs(study.run_dirs, tmp_path / "runs.tsv")
+    tabulate_classification(tmp_path / "runs.tsv", tmp_path / "all", "macro_f1")
+    best = pd.read_csv(tmp_path / "all" / "best_models.csv").set_index("task")
+    assert best.loc["lesion", "experiment"] == "exp1_open"  # what an unguarded selection picks
+    tabulate_classification(tmp_path / "runs.tsv", tmp_path / "guarded", "macro_f1", held_out_experiments=["exp1_open"])
+    best = pd.read_csv(tmp_path / "guarded" / "best_models.csv").set_index("task")
+    assert best.loc["lesion", "experiment"] != "exp1_open"
