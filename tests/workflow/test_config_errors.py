@@ -153,3 +153,14 @@ def test_duplicate_keys_name_the_file_and_line(tmp_path):
     """))
     with pytest.raises(ConfigError, match=r"study.yaml, line 3: duplicate key 'wce'"):
         load_yaml_strict(path)
+
+
+def test_held_out_classes_must_be_lesion_classes_and_leave_two(repo):
+    config = load_yaml_strict(repo / "config/config.yaml")
+    from snakemake.utils import validate
+
+    validate(config, str(repo / "config/schema.yaml"))
+    config["experiments"]["exp1_open"]["held_out_classes"] = ["DFX"]
+    assert "experiments.exp1_open.held_out_classes: ['DFX'] are not lesion classes" in " ".join(config_problems(config, root=repo))
+    config["experiments"]["exp1_open"]["held_out_classes"] = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC"]
+    assert any("needs at least 2 classes left" in p for p in config_problems(config, root=repo))
