@@ -215,3 +215,31 @@ rule plot_reliability:
         report=config["report"],
     script:
         "../scripts/plot_reliability.py"
+
+
+rule plot_ood_levels:
+    input:
+        runs="results/tables/runs.tsv",
+        ood="results/tables/ood_runs.tsv",
+        intervals="results/tables/ood_intervals.tsv",
+    output:
+        png=report(
+            "results/figures/ood_levels.png",
+            caption="../report/ood_levels.rst",
+            category="OOD",
+            subcategory="Figures",
+            labels={"figure": "detectors on far and near OOD"},
+        ),
+        svg="results/figures/ood_levels.svg",
+    log:
+        "results/logs/plot_ood_levels.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        report=config["report"],
+    script:
+        "../scripts/plot_ood_levels.py"

@@ -11,7 +11,11 @@ import pandas as pd
 
 from samderm.data.labels import label_map
 from samderm.io import read_json, read_tsv
-from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_runs, run_from_dir
+from samderm.matrix import Run
+from samderm.ood.metrics import LEVEL_ORDER
+from samderm.report.aggregate import CONFIG_KEYS, RUN_KEYS, ResultsError, read_ood_runs, read_runs, run_from_dir
+from samderm.report.intervals import read_intervals
+from samderm.report.ood_intervals import OOD_INTERVAL_COLUMNS
 from samderm.report.selection import over_seeds, select_best
 from samderm.report.style import OKABE_ITO, colour, hatch, new_figure, save_figure, styled
 from samderm.report.summaries import balance_counts, best_ood_runs, class_split_counts
@@ -193,3 +197,41 @@ def ood_curves_figure(runs_tsv: str | Path, curves_files: Sequence[str | Path], 
                  "(test split, OOD = positive)", fontsize=10)
     save_figure(fig, png, svg)
     log.info("OOD curves of %s: %s, %d heads x %d detectors", experiment, path, len(heads), len(detectors))
+
+
+@styled
+def ood_levels_figure(runs_tsv: str | Path, ood_runs_tsv: str | Path, ood_intervals_tsv: str | Path, metric: str,
+                      png: str | Path, svg: str | Path) -> None:
+    """Test AUROC of every detector on far, near and all OOD images, with its bootstrap interval: one
+    row per experiment (its best lesion model among the OOD runs, chosen on val), one column per head."""
+    ood = read_ood_runs(ood_runs_tsv)
+    ood = ood[ood["metric"] == "auroc"]
+    intervals = read_intervals(ood_intervals_tsv, OOD_INTERVAL_COLUMNS)
+    intervals = intervals[intervals["metric"] == "auroc"]
+    dirs = {Run(**{k: row[k] for k in RUN_KEYS}).path: "" for _, row in ood.drop_duplicates(RUN_KEYS).iterrows()}
+    chosen = best_ood_runs(read_runs(runs_tsv), dirs, metric)
+    heads = list(dict.fromkeys(ood["head"]))
+    detectors = list(dict.fromkeys(ood["detector"]))
+    fig, axes = new_figure(len(chosen), len(heads), width=max(5.0, 0.55 * len(detectors) * 2), height=3.4)
+    for row, (config, _) in enumerate(chosen):
+        mine = intervals.merge(pd.DataFrame([config]), on=CONFIG_KEYS)
+        for col, head in enumerate(heads):
+            ax = axes[row, col]
+            shown = mine[mine["head"] == head].set_index(["ood_level", "detector"])
+            levels = [lv for lv in LEVEL_ORDER if lv in shown.index.get_level_values("ood_level")]
+            width = 0.8 / max(1, len(levels))
+            for i, level in enumerate(levels):
+                values = shown.loc[level].reindex(detectors)
+                x = np.arange(len(detectors)) + (i - (len(levels) - 1) / 2) * width
+                error = np.abs(values[["low", "high"]].to_numpy().T - values["mean"].to_numpy())
+                ax.bar(x, values["mean"], width, yerr=error, capsize=2, label=level, color=colour(i), hatch=hatch(i),
+                       edgecolor="white")
+            ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+            ax.set_xticks(np.arange(len(detectors)), detectors, rotation=45, ha="right", fontsize=8)
+            ax.set(ylim=(0, 1.25), yticks=np.linspace(0, 1, 6), ylabel="test AUROC (OOD positive)",
+                   title=f"{config['experiment']}: {head} head")
+            ax.legend(fontsize=8, loc="upper center", ncol=len(levels))  # above the bars, which end at 1
+    fig.suptitle("OOD detectors on far, near and all OOD test images (bars: mean over seeds; whiskers: bootstrap "
+                 "interval)", fontsize=10)
+    save_figure(fig, png, svg)
+    log.info("OOD levels figure: %d experiments x %d heads x %d detectors", len(chosen), len(heads), len(detectors))

@@ -73,3 +73,20 @@ def test_ood_runs_and_the_detector_table_keep_the_levels_apart(study, tmp_path):
 def test_metrics_without_levels_read_as_pooled(study, tmp_path):
     aggregate_ood(study.ood_dirs, tmp_path / "ood_runs.tsv")
     assert set(read_ood_runs(tmp_path / "ood_runs.tsv")["ood_level"]) == {"all"}
+
+
+def test_the_levels_figure_draws_every_level_of_every_experiment(study, tmp_path, caplog):
+    import logging
+
+    from samderm.report.figures import ood_levels_figure
+
+    with_levels(study)
+    aggregate_ood(study.ood_dirs, tmp_path / "ood_runs.tsv")
+    aggregate_runs(study.run_dirs, tmp_path / "runs.tsv")
+    bootstrap_ood(study.ood_dirs, study.data / "manifest.tsv", tmp_path / "ood_intervals.tsv", 100, 0.95, 0, "msp")
+    with caplog.at_level(logging.INFO, logger="samderm.report.figures"):
+        ood_levels_figure(tmp_path / "runs.tsv", tmp_path / "ood_runs.tsv", tmp_path / "ood_intervals.tsv", "macro_f1",
+                          tmp_path / "levels.png", tmp_path / "levels.svg")
+    assert "2 experiments x 2 heads x 4 detectors" in caplog.text
+    svg = (tmp_path / "levels.svg").read_text()
+    assert all(level in svg for level in ("far", "near", "all")) and (tmp_path / "levels.png").stat().st_size > 10_000
