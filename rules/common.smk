@@ -84,7 +84,11 @@ def held_out_classes_of(wildcards):
 
 def held_out_experiments():
     """Experiments of the matrix that train without some lesion classes (not comparable on lesion)."""
-    return [e for e in config["matrix"]["experiments"] if config["experiments"][e].get("held_out_classes")]
+    return [
+        e
+        for e in config["matrix"]["experiments"]
+        if config["experiments"][e].get("held_out_classes")
+    ]
 
 
 def views_for_run(wildcards):

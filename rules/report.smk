@@ -43,7 +43,14 @@ REPORT_TARGETS = [
     ],
     *expand(
         "results/figures/{name}.{ext}",
-        name=["class_histogram", "balance", "rulegraph", "reliability", "encoders", "ood_levels"],
+        name=[
+            "class_histogram",
+            "balance",
+            "rulegraph",
+            "reliability",
+            "encoders",
+            "ood_levels",
+        ],
         ext=["png", "svg"],
     ),
     *expand(
