@@ -17,7 +17,7 @@ from samderm.features.dataset import EncoderInputs, collate_list, render
 from samderm.features.families import build_encoder
 from samderm.features.masks import read_masks
 from samderm.features.preprocess import pixels
-from samderm.features.runtime import make_loader, package_versions, resolve_device
+from samderm.features.runtime import keep_freed_memory, make_loader, package_versions, resolve_device
 from samderm.features.shards import ShardDir
 from samderm.features.spec import resolve_encoder
 from samderm.features.store import write_store
@@ -48,6 +48,7 @@ class FeatureExtractor:
         if feature_set.crop not in ("full", "lesion"):
             raise ValueError(f"crop {feature_set.crop!r}: use full or lesion")
         torch.set_num_threads(max(1, threads))
+        keep_freed_memory()
         self.device = resolve_device(features_cfg["device"])
         self.cuda = self.device.type == "cuda"
         self.encoder_cfg = resolve_encoder(feature_set.encoder, encoder_cfg)

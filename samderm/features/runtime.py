@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import platform
 from importlib.metadata import PackageNotFoundError, version
@@ -12,6 +13,8 @@ from torch.utils.data import DataLoader
 from samderm.features.dataset import ShardBatches, worker_init
 
 log = logging.getLogger(__name__)
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 PACKAGES = ("torch", "torchvision", "sam2", "segment-anything", "timm", "numpy", "pillow", "samderm")
 
 
@@ -26,6 +29,18 @@ def resolve_device(setting: str) -> torch.device:
         raise RuntimeError("features.device is cuda but torch sees no GPU")
     log.warning("no GPU visible (torch.cuda.is_available() is False): extracting on CPU")
     return torch.device("cpu")
+
+
+def keep_freed_memory() -> None:
+    """Keep freed blocks of up to 32 MiB in the heap (glibc; elsewhere nothing), so every batch's
+    activations reuse pages already mapped: by default glibc unmaps them between batches and the next
+    batch page-faults them in again (64 images of vit_tiny on 2 cores: 1.4e5 faults, ~0.4 s of 2.6 s)."""
+    if platform.system() != "Linux":
+        return
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # the process's own C library
+    if mallopt is not None:
+        mallopt(M_MMAP_THRESHOLD, 32 * 2**20)  # glibc's ceiling for this setting
+        mallopt(M_TRIM_THRESHOLD, 2**30)
 
 
 def package_versions() -> dict[str, str]:

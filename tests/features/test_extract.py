@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,13 +131,46 @@ def test_rerun_after_sigkill_computes_only_missing_shards_and_matches(tmp_path, 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_bf16_features_match_cpu(dataset, tmp_path):
-    fs = {**FULL, "resolution": 256, "viewset": "images"}
-    extract_feature_store(tmp_path / "cpu", dataset["manifest"], fs, features_cfg(), {"checkpoint": None})
+@pytest.mark.parametrize("encoder, resolution", [
+    ({"family": "sam2", "size": "tiny", "checkpoint": None}, 256),  # workers decode, the GPU resizes
+    ({"family": "timm", "model": "vit_tiny_patch16_224", "checkpoint": None}, 224),
+    ({"family": "sam", "model_type": "vit_b", "checkpoint": None}, 1024),
+], ids=["sam2", "timm", "sam"])
+def test_cuda_bf16_features_match_cpu(dataset, tmp_path, encoder, resolution):
+    """The whole CUDA path of each family (pinned batches from workers, channels_last, bf16 autocast)."""
+    fs = {**FULL, "encoder": encoder["family"], "resolution": resolution, "viewset": "images"}
+    extract_feature_store(tmp_path / "cpu", dataset["manifest"], fs, features_cfg(), encoder)
     extract_feature_store(tmp_path / "gpu", dataset["manifest"], fs, features_cfg(device="cuda", num_workers=2),
-                          {"checkpoint": None})
+                          encoder)
     _, cpu = load_features(tmp_path / "cpu")
     _, gpu = load_features(tmp_path / "gpu")
     cosine = (cpu * gpu).sum(1) / np.linalg.norm(cpu, axis=1) / np.linalg.norm(gpu, axis=1)
     assert cosine.min() > 0.99, cosine  # bf16 autocast changes digits, not what the features say
     assert read_store(tmp_path / "gpu")[2]["device"] == "cuda"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc")
+def test_keep_freed_memory_stops_refaulting_freed_activations():
+    """Without it glibc returns a batch's freed activations to the OS and the next batch page-faults them in again."""
+    measure = """
+import resource, sys, torch
+from samderm.features.runtime import keep_freed_memory
+if sys.argv[1] == "keep":
+    keep_freed_memory()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def batch():  # activations alive together, freed together
+    activations = [torch.ones(2**21) for _ in range(4)]  # 4 x 8 MiB
+for _ in range(3):
+    batch()
+start = faults()
+for _ in range(20):
+    batch()
+print(faults() - start)
+"""
+    counts = {mode: int(subprocess.run([sys.executable, "-c", measure, mode], check=True, capture_output=True,
+                                       text=True, cwd=Path(__file__).parents[2]).stdout.split()[-1])
+              for mode in ("default", "keep")}
+    pages = 20 * 4 * 2**23 // 4096
+    assert counts["default"] > pages / 2, counts  # glibc's default really refaults (else this test guards nothing)
+    assert counts["keep"] < pages / 20, counts
