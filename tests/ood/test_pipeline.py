@@ -13,7 +13,8 @@ from samderm.ood.pipeline import FeatureLookup, run_ood, score_run
 
 from .conftest import OOD_CONFIG, RUN_PATH, SPLIT_SIZES, STORE, study_tables, write_study
 
-OUTPUTS = ("scores", "metrics", "curves", "gate", "tuning")
+OUTPUTS = ("scores", "metrics", "curves", "gate", "tuning", "end_to_end", "end_to_end_images", "class_rejection",
+           "risk_coverage")
 
 
 def run(root, out):
@@ -36,7 +37,8 @@ def test_every_table_states_its_convention(study, tables, tmp_path):
     assert first["scores"] == "# score convention: higher = more likely OOD"
     for name in ("metrics", "curves", "tuning"):
         assert first[name].startswith("# OOD is the positive class (OpenOOD v1.5)")
-    assert "higher = more likely OOD" in first["gate"]
+    for name in ("gate", "end_to_end", "end_to_end_images", "class_rejection", "risk_coverage"):
+        assert "higher = more likely OOD" in first[name], name
 
 
 def test_scores_cover_each_heads_val_and_test_images_once(tables):
