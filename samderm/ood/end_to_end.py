@@ -23,7 +23,7 @@ IMAGE_COLUMNS = ["image_id", *GROUP_KEYS, "split", "lesion_class", "skin_predict
 OUTCOME_COLUMNS = [*GROUP_KEYS, "outcome", "n", "n_group", "fraction"]
 CLASS_COLUMNS = ["lesion_class", "n_test", REJECTED_NOT_SKIN, REJECTED_OOD, "accepted", "accepted_correct",
                  "rejected_fraction", "not_skin_fraction", "ood_fraction", "accuracy_accepted"]
-CURVE_COLUMNS = ["threshold", "coverage", "risk", "n_accepted", "n_errors", "aurc"]
+CURVE_COLUMNS = ["max_score", "coverage", "risk", "n_accepted", "n_errors", "aurc"]
 HELD_OUT_PREFIX = "held_out:"
 SOURCES = ("lesion", "not_skin", "ood")
 
@@ -121,7 +121,7 @@ def class_rejection(true_class: np.ndarray, outcome: np.ndarray, classes: Sequen
 
 def risk_coverage(scores: np.ndarray, correct: np.ndarray) -> pd.DataFrame:
     """Selective classification with the detector score as the selection function (lower = accepted
-    first): at each distinct score t, accept the images with score <= t (ties together, as the gate);
+    first): at each distinct score t (`max_score`), accept the images with score <= t (ties together, as the gate);
     coverage = accepted share, risk = error rate of the lesion head on the accepted. `aurc` (area under
     the curve, Geifman et al. 2019) = sum of risk x coverage step; without ties it is the mean risk over
     coverages 1/n .. n/n."""
@@ -137,7 +137,7 @@ def risk_coverage(scores: np.ndarray, correct: np.ndarray) -> pd.DataFrame:
     n_errors = errors[last_of_tie]
     coverage = n_accepted / len(scores)
     risk = n_errors / n_accepted
-    curve = pd.DataFrame({"threshold": sorted_scores[last_of_tie], "coverage": coverage, "risk": risk,
+    curve = pd.DataFrame({"max_score": sorted_scores[last_of_tie], "coverage": coverage, "risk": risk,
                           "n_accepted": n_accepted, "n_errors": n_errors})
     curve["aurc"] = aurc(coverage, risk)
     return curve[CURVE_COLUMNS]

@@ -218,7 +218,7 @@ def run_ood(model_path: str | Path, manifest_path: str | Path, splits_path: str 
     write_tsv(tables["end_to_end_images"], outputs["end_to_end_images"], gate_rule + "; one row per image")
     write_tsv(tables["class_rejection"], outputs["class_rejection"], gate_rule + "; in-distribution test lesions by true class")
     write_tsv(tables["risk_coverage"], outputs["risk_coverage"], f"{SCORE_CONVENTION}; test split, in-distribution lesions "
-              "accepted when score <= threshold (skin head not applied); risk = error rate of the lesion head on the "
+              "accepted when score <= max_score (skin head not applied), threshold = the gate's; risk = error rate of the lesion head on the "
               "accepted; aurc = area under the risk-coverage curve (sum of risk x coverage step)")
     log.info("wrote %d scores, %d metrics, %d curve points, %d gate rows, %d tuning rows, %d end-to-end rows, "
              "%d class rejection rows, %d risk-coverage points",

@@ -98,7 +98,7 @@ def test_class_rejection_reports_every_class_with_its_stage():
 def test_risk_coverage_by_hand_with_a_tie():
     # accepted by score <= t: t=0.1 -> {a}, t=0.2 -> {a, b, c} (b and c tie), t=0.5 -> all
     curve = risk_coverage(np.array([0.2, 0.1, 0.5, 0.2]), np.array([False, True, False, True]))
-    assert curve["threshold"].tolist() == [0.1, 0.2, 0.5]
+    assert curve["max_score"].tolist() == [0.1, 0.2, 0.5]
     assert curve["coverage"].tolist() == [0.25, 0.75, 1.0]
     assert curve["risk"].tolist() == pytest.approx([0.0, 1 / 3, 0.5])
     assert curve["n_accepted"].tolist() == [1, 3, 4] and curve["n_errors"].tolist() == [0, 1, 2]
