@@ -34,6 +34,8 @@ REPORT_TARGETS = [
             "balance",
             "ood_detectors",
             "ood_gate",
+            "ood_end_to_end",
+            "ood_class_rejection",
             "feature_sets",
             "encoders",
             "calibration",
@@ -43,7 +45,15 @@ REPORT_TARGETS = [
     ],
     *expand(
         "results/figures/{name}.{ext}",
-        name=["class_histogram", "balance", "rulegraph", "reliability", "encoders"],
+        name=[
+            "class_histogram",
+            "balance",
+            "rulegraph",
+            "reliability",
+            "encoders",
+            "ood_risk_coverage",
+            "ood_accepted",
+        ],
         ext=["png", "svg"],
     ),
     *expand(
