@@ -16,7 +16,7 @@ from samderm.io import read_tsv, write_tsv
 from samderm.logs import progress
 from samderm.ood import DETECTORS
 from samderm.ood.end_to_end import (CLASS_COLUMNS, CURVE_COLUMNS, IMAGE_COLUMNS, OUTCOME_COLUMNS, REJECTIONS,
-                                    images_of_test_split, judge_gate)
+                                    gate_head, images_of_test_split, judge_gate)
 from samderm.ood.gate import gate_counts, gate_threshold
 from samderm.ood.metrics import ID_FLAGGED, METRICS, OOD_ACCEPTED, convention, ood_curves, ood_metrics
 from samderm.ood.readout import HeadReadout
@@ -215,7 +215,10 @@ def run_ood(model_path: str | Path, manifest_path: str | Path, splits_path: str 
                  f"head calls it not_skin, else {REJECTIONS[1]} when score > threshold (the threshold accepting "
                  f"{float(ood['tpr']):g} of the head's in-distribution val images; ties accepted), else the lesion head's class")
     write_tsv(tables["end_to_end"], outputs["end_to_end"], gate_rule + "; n = images of the group with this outcome")
-    write_tsv(tables["end_to_end_images"], outputs["end_to_end_images"], gate_rule + "; one row per image")
+    # per image only for the gating head (what the report shows): the file is as long as scores.tsv otherwise
+    images = tables["end_to_end_images"]
+    write_tsv(images[images["head"] == gate_head(ood["heads"])], outputs["end_to_end_images"],
+              gate_rule + "; one row per image and detector of the gating head")
     write_tsv(tables["class_rejection"], outputs["class_rejection"], gate_rule + "; in-distribution test lesions by true class")
     write_tsv(tables["risk_coverage"], outputs["risk_coverage"], f"{SCORE_CONVENTION}; test split, in-distribution lesions "
               "accepted when score <= max_score (skin head not applied), threshold = the gate's; risk = error rate of the lesion head on the "

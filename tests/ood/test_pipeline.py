@@ -143,6 +143,9 @@ def test_end_to_end_judges_every_test_image_once_per_head_and_detector(tables):
     images, table, gate = tables["end_to_end_images"], tables["end_to_end"], tables["gate"]
     scores = tables["scores"].astype({"score": float})
     n_test = {source: sizes[2] for source, sizes in SPLIT_SIZES.items()}
+    assert set(images["head"]) == {"lesion"}  # per image: the gating head only
+    sums = table.astype({"n": int}).groupby(["head", "detector", "source"])["n"].sum().unstack("source")
+    assert len(sums) == 2 * len(OOD_CONFIG["detectors"]) and (sums == pd.Series(n_test)).all().all()
     for (head, detector), rows in images.groupby(["head", "detector"]):
         assert rows["image_id"].is_unique and rows.groupby("source").size().to_dict() == n_test
         counts = table[(table["head"] == head) & (table["detector"] == detector)]
@@ -169,7 +172,7 @@ def test_end_to_end_judges_every_test_image_once_per_head_and_detector(tables):
     assert (curve.groupby(["head", "detector"])["coverage"].max() == 1.0).all()
     assert (curve.groupby(["head", "detector"])["aurc"].nunique() == 1).all()
     # the gate's own operating point lies on the curve: the lesions it accepts are those up to its threshold
-    for (head, detector), points in curve.groupby(["head", "detector"]):
+    for (head, detector), points in curve[curve["head"] == "lesion"].groupby(["head", "detector"]):
         threshold = float(points["threshold"].iloc[0])
         lesions = images[(images["head"] == head) & (images["detector"] == detector) & (images["source"] == "lesion")]
         accepted = (lesions["score"].astype(float) <= threshold).mean()
