@@ -134,19 +134,21 @@ def accepted_contact_sheet(images: pd.DataFrame, manifest: pd.DataFrame, detecto
     if missing:
         raise ResultsError(f"manifest: no path for accepted OOD image(s) {missing[:5]}")
     if accepted.empty:
-        fig, axes = new_figure(1, 1, width=6.4, height=2.0)
+        fig, axes = new_figure(1, 1, width=9.0, height=2.0)
         axes[0, 0].axis("off")
         axes[0, 0].text(0.5, 0.5, f"The {detector} gate accepts none of the {n_ood} OOD test images.",
                         ha="center", va="center", fontsize=12)
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=11)
         save_figure(fig, png, svg)
         return 0
     shown = accepted.head(limit)
     tiles = [(paths[r.image_id], f"{r.category or r.source}\n-> {r.outcome} ({r.lesion_probability:.2f})")
              for r in shown.itertuples(index=False)]
     more = f"; {len(shown)} shown" if len(accepted) > len(shown) else ""
+    columns = min(SHEET_COLUMNS, len(tiles))
+    # a few tiles still get a figure wide enough for the title
     tile_images(tiles, png, svg, f"{title}\n{len(accepted)} of {n_ood} OOD test images accepted{more}",
-                min(SHEET_COLUMNS, len(tiles)), width=1.9, height=2.1, fontsize=7)
+                columns, width=max(1.9, 9.0 / columns), height=2.1, fontsize=7)
     return len(accepted)
 
 
