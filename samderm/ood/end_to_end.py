@@ -17,7 +17,7 @@ REJECTED_NOT_SKIN = "rejected_not_skin"
 REJECTED_OOD = "rejected_ood"
 REJECTIONS = (REJECTED_NOT_SKIN, REJECTED_OOD)
 GATE_HEAD = "lesion"  # the detector that sees what the lesion classifier would see
-GROUP_KEYS = ["source", "category", "level"]
+GROUP_KEYS = ["source", "category", "ood_level"]
 IMAGE_COLUMNS = ["image_id", *GROUP_KEYS, "split", "lesion_class", "skin_predicted", "lesion_predicted",
                  "lesion_probability"]
 OUTCOME_COLUMNS = [*GROUP_KEYS, "outcome", "n", "n_group", "fraction"]
@@ -25,6 +25,7 @@ CLASS_COLUMNS = ["lesion_class", "n_test", REJECTED_NOT_SKIN, REJECTED_OOD, "acc
                  "rejected_fraction", "not_skin_fraction", "ood_fraction", "accuracy_accepted"]
 CURVE_COLUMNS = ["max_score", "coverage", "risk", "n_accepted", "n_errors", "aurc"]
 HELD_OUT_PREFIX = "held_out:"
+NEAR = "near"  # a held-out class is near OOD (the open-set protocol)
 SOURCES = ("lesion", "not_skin", "ood")
 
 
@@ -40,16 +41,19 @@ def gate_head(heads: Sequence[str]) -> str:
 
 
 def images_of_test_split(manifest: pd.DataFrame, splits: pd.DataFrame, lesion_classes: Sequence[str]) -> pd.DataFrame:
-    """One row per test image of every source: image_id, source, category, level, split, lesion_class.
-    `category` and `level` come from the manifest when it has them (empty otherwise). A lesion whose class
-    the lesion head lacks (a held-out class) is OOD here, category `held_out:{class}`."""
-    rows = splits.loc[splits["split"] == "test", ["image_id", "split"]].merge(manifest, on="image_id", how="inner")
+    """One row per test image of every source: image_id, source, category, ood_level, split, lesion_class.
+    `category` comes from the manifest, `ood_level` (far | near) from splits.tsv, each empty where absent.
+    A lesion whose class the lesion head lacks (a held-out class) is near OOD, category `held_out:{class}`."""
+    columns = ["image_id", "split"] + (["ood_level"] if "ood_level" in splits else [])
+    rows = splits.loc[splits["split"] == "test", columns].merge(manifest.drop(columns="ood_level", errors="ignore"),
+                                                               on="image_id", how="inner")
     rows = rows[rows["source"].isin(SOURCES)].reset_index(drop=True)
-    for column in ("category", "level"):
+    for column in ("category", "ood_level"):
         rows[column] = rows[column].fillna("").astype(str) if column in rows else ""
     held_out = (rows["source"] == "lesion") & ~rows["lesion_class"].isin(lesion_classes)
     rows.loc[held_out, "category"] = HELD_OUT_PREFIX + rows.loc[held_out, "lesion_class"]
     rows.loc[held_out, "source"] = "ood"
+    rows.loc[held_out, "ood_level"] = NEAR
     return rows[["image_id", *GROUP_KEYS, "split", "lesion_class"]]
 
 
@@ -67,7 +71,7 @@ def outcomes(skin_predicted: np.ndarray, scores: np.ndarray, threshold: float, l
 
 
 def outcome_table(images: pd.DataFrame, outcome: np.ndarray, classes: Sequence[str]) -> pd.DataFrame:
-    """Per (source, category, level) group, how many test images end in each outcome (every outcome is a
+    """Per (source, category, ood_level) group, how many test images end in each outcome (every outcome is a
     row, zeros included). Raises ReconcileError unless each image is counted exactly once."""
     labels = [*REJECTIONS, *classes]
     frame = images[GROUP_KEYS].assign(outcome=np.asarray(outcome, object))

@@ -27,7 +27,7 @@ log = logging.getLogger("samderm.ood")
 
 SCORE_CONVENTION = "score convention: higher = more likely OOD"
 # the end-to-end tables (samderm.ood.end_to_end) and their columns after head, detector, threshold
-END_TO_END = {"end_to_end_images": ["image_id", "source", "category", "level", "split", "lesion_class", "skin_predicted",
+END_TO_END = {"end_to_end_images": ["image_id", "source", "category", "ood_level", "split", "lesion_class", "skin_predicted",
                                  "lesion_predicted", "lesion_probability", "score", "outcome"],
               "end_to_end": OUTCOME_COLUMNS, "class_rejection": CLASS_COLUMNS, "risk_coverage": CURVE_COLUMNS}
 TUNING_COLUMNS = ["head", "detector", *HYPER_PARAMETERS, *(f"val_{m}" for m in METRICS),

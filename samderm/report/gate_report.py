@@ -67,7 +67,7 @@ def end_to_end_table(end_to_end: pd.DataFrame, ranking: pd.Series, classes: Sequ
     table.insert(1, "val_auroc", table["detector"].map(ranking))
     table["_rank"] = table["detector"].map({d: i for i, d in enumerate(ranking.index)})
     source_rank = {"lesion": 0, "not_skin": 1, "ood": 2}
-    table = table.sort_values(["_rank", "source", "level", "category"], key=lambda c: c.map(source_rank) if c.name == "source" else c,
+    table = table.sort_values(["_rank", "source", "ood_level", "category"], key=lambda c: c.map(source_rank) if c.name == "source" else c,
                               kind="stable").drop(columns="_rank")
     return _without_empty_level(table).reset_index(drop=True)
 
@@ -88,7 +88,7 @@ def class_rejection_table(rejection: pd.DataFrame, ranking: pd.Series) -> pd.Dat
 
 
 def _without_empty_level(table: pd.DataFrame) -> pd.DataFrame:
-    return table.drop(columns="level") if (table["level"] == "").all() else table
+    return table.drop(columns="ood_level") if (table["ood_level"] == "").all() else table
 
 
 @styled

@@ -37,7 +37,7 @@ def _images():
         "image_id": ["l1", "l2", "n1", "o1", "o2", "o3"],
         "source": ["lesion", "lesion", "not_skin", "ood", "ood", "ood"],
         "category": ["", "", "pets", "dtd", "dtd", "places"],
-        "level": ["", "", "", "far", "far", "far"],
+        "ood_level": ["", "", "", "far", "far", "far"],
         "split": "test",
         "lesion_class": ["MEL", "NV", "", "", "", ""],
         "skin_predicted": ["skin", "skin", "not_skin", "skin", "skin", "not_skin"],
@@ -130,9 +130,11 @@ def test_test_images_take_category_and_make_held_out_classes_ood():
     images = images_of_test_split(manifest, splits, ["MEL", "NV"]).set_index("image_id")
     assert images.index.tolist() == ["l1", "l2", "n1", "o1"]  # sources outside the gate are left out
     assert images.loc["l2", "source"] == "ood" and images.loc["l2", "category"] == "held_out:VASC"
-    assert images.loc["n1", "category"] == "pets" and (images["level"] == "").all()
-    with_level = images_of_test_split(manifest.assign(level=["", "", "near", "far", ""]), splits, ["MEL", "VASC"])
-    assert with_level.set_index("image_id")["level"].to_dict() == {"l1": "", "l2": "", "n1": "near", "o1": "far"}
+    assert images.loc["n1", "category"] == "pets" and images.loc["l2", "ood_level"] == "near"
+    assert (images.loc[["l1", "n1", "o1"], "ood_level"] == "").all()  # a splits table without levels
+    levels = splits.assign(ood_level=["", "", "", "far", "", ""])
+    with_level = images_of_test_split(manifest, levels, ["MEL", "VASC"])
+    assert with_level.set_index("image_id")["ood_level"].to_dict() == {"l1": "", "l2": "", "n1": "", "o1": "far"}
 
 
 def test_judge_gate_joins_the_stages():

@@ -27,7 +27,7 @@ def _images(tmp_path):
     rows = [{"image_id": f"l{i}", "source": "lesion", "category": "", "lesion_class": c} for i, c in enumerate(lesion)]
     rows += [{"image_id": f"n{i}", "source": "not_skin", "category": "pets", "lesion_class": ""} for i in range(3)]
     rows += [{"image_id": f"o{i}", "source": "ood", "category": ["dtd", "places"][i % 2], "lesion_class": ""} for i in range(6)]
-    images = pd.DataFrame(rows).assign(level="", split="test")
+    images = pd.DataFrame(rows).assign(ood_level="", split="test")
     for image_id in images["image_id"]:
         Image.fromarray(np.full((16, 16, 3), 120, np.uint8)).save(tmp_path / f"{image_id}.png")
     manifest = images[["image_id", "source", "category", "lesion_class"]].assign(path=[str(tmp_path / f"{i}.png") for i in images["image_id"]])
@@ -82,7 +82,7 @@ def test_end_to_end_table_sums_the_best_configurations_seeds(study, tmp_path):
     best, _ = run_report(study, tmp_path)
     assert len(best) == 2  # seeds 0 and 1
     table = pd.read_csv(tmp_path / "ood_end_to_end.csv", keep_default_na=False)
-    assert "level" not in table.columns  # every level empty: the column is left out
+    assert "ood_level" not in table.columns  # every level empty: the column is left out
     written = pd.concat([read_tsv(d / "end_to_end_images.tsv") for d in best])
     written = written[written["head"] == "lesion"]
     for (detector, source, category), row in table.set_index(["detector", "source", "category"]).iterrows():
