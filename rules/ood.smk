@@ -11,6 +11,10 @@ rule ood_scores:
         curves=f"results/ood/{RUN}/curves.tsv",
         gate=f"results/ood/{RUN}/gate.tsv",
         tuning=f"results/ood/{RUN}/tuning.tsv",
+        end_to_end=f"results/ood/{RUN}/end_to_end.tsv",
+        end_to_end_images=f"results/ood/{RUN}/end_to_end_images.tsv",
+        class_rejection=f"results/ood/{RUN}/class_rejection.tsv",
+        risk_coverage=f"results/ood/{RUN}/risk_coverage.tsv",
     log:
         f"results/logs/ood_scores/{RUN}.log",
     wildcard_constraints:

@@ -171,6 +171,63 @@ rule tabulate_ood:
         "../scripts/tabulate_ood.py"
 
 
+rule tabulate_gate:
+    input:
+        runs="results/tables/runs.tsv",
+        manifest="results/data/manifest.tsv",
+        tuning=[f"{d}/tuning.tsv" for d in ood_dirs()],
+        end_to_end=[f"{d}/end_to_end.tsv" for d in ood_dirs()],
+        class_rejection=[f"{d}/class_rejection.tsv" for d in ood_dirs()],
+        risk_coverage=[f"{d}/risk_coverage.tsv" for d in ood_dirs()],
+        images=[f"{d}/end_to_end_images.tsv" for d in ood_dirs()],
+    output:
+        multiext("results/tables/ood_end_to_end", *TABLE_FORMATS),
+        multiext("results/tables/ood_class_rejection", *TABLE_FORMATS),
+        end_to_end=report(
+            "results/tables/ood_end_to_end.html",
+            caption="../report/ood_end_to_end.rst",
+            category="OOD",
+            subcategory="Tables",
+            labels={"table": "the gate end to end: test source x outcome"},
+        ),
+        class_rejection=report(
+            "results/tables/ood_class_rejection.html",
+            caption="../report/ood_class_rejection.rst",
+            category="OOD",
+            subcategory="Tables",
+            labels={"table": "lesions rejected by the gate, per class"},
+        ),
+        risk_png=report(
+            "results/figures/ood_risk_coverage.png",
+            caption="../report/ood_risk_coverage.rst",
+            category="OOD",
+            subcategory="Figures",
+            labels={"figure": "risk-coverage of the lesion task"},
+        ),
+        risk_svg="results/figures/ood_risk_coverage.svg",
+        sheet_png=report(
+            "results/figures/ood_accepted.png",
+            caption="../report/ood_accepted.rst",
+            category="OOD",
+            subcategory="Figures",
+            labels={"figure": "OOD test images the best gate accepts"},
+        ),
+        sheet_svg="results/figures/ood_accepted.svg",
+    log:
+        "results/logs/tabulate_gate.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        heads=config["ood"]["heads"],
+        selection_metric=config["report"]["selection_metric"],
+    script:
+        "../scripts/tabulate_gate.py"
+
+
 rule tabulate_features:
     input:
         settings=[f"{d}/settings.json" for d in feature_store_dirs()],

@@ -15,6 +15,8 @@ from samderm.data.splits import OOD_LEVELS, ood_protocol
 from samderm.io import read_tsv, write_tsv
 from samderm.logs import progress
 from samderm.ood import DETECTORS
+from samderm.ood.end_to_end import (CLASS_COLUMNS, CURVE_COLUMNS, IMAGE_COLUMNS, OUTCOME_COLUMNS, REJECTIONS,
+                                    gate_head, images_of_test_split, judge_gate)
 from samderm.ood.gate import gate_counts, gate_threshold
 from samderm.ood.metrics import ALL_LEVELS, ID_FLAGGED, METRICS, OOD_ACCEPTED, convention, ood_curves, ood_metrics
 from samderm.ood.readout import HeadReadout
@@ -24,6 +26,10 @@ from samderm.ood.tuning import HYPER_PARAMETERS, INTEGER_PARAMETERS, detector_gr
 log = logging.getLogger("samderm.ood")
 
 SCORE_CONVENTION = "score convention: higher = more likely OOD"
+# the end-to-end tables (samderm.ood.end_to_end) and their columns after head, detector, threshold
+END_TO_END = {"end_to_end_images": ["image_id", "source", "category", "ood_level", "split", "lesion_class", "skin_predicted",
+                                 "lesion_predicted", "lesion_probability", "score", "outcome"],
+              "end_to_end": OUTCOME_COLUMNS, "class_rejection": CLASS_COLUMNS, "risk_coverage": CURVE_COLUMNS}
 METRICS_COLUMNS = ["head", "detector", "params", "split", "metric", "value", "n_id", "n_ood", "protocol", "ood_level"]
 TUNING_COLUMNS = ["head", "detector", *HYPER_PARAMETERS, *(f"val_{m}" for m in METRICS),
                   "n_val_id", "n_val_ood", "chosen"]
@@ -51,13 +57,13 @@ def _params_text(params: dict[str, Any]) -> str:
 def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFrame, views: pd.DataFrame,
               lookup: FeatureLookup, ood: dict[str, Any], names: dict[str, str] | None = None,
               held_out_classes: Sequence[str] = ()) -> dict[str, pd.DataFrame]:
-    """All five OOD tables of one run (see docs/internals.md). `model` is a HeadModel
+    """All OOD tables of one run (see docs/internals.md). `model` is a HeadModel
     (forward(x, tasks) -> {task: logits} on raw features); `names` names the input files in errors.
     ``held_out_classes``: lesion classes the run was trained without; their val/test images are near
     OOD (category ``held_out:{class}``), reported on test and never used for tuning."""
     names = {"views": "views", "splits": "splits", **(names or {})}
-    if "lesion" not in model.tasks:
-        raise ValueError(f"the gate needs the lesion head, but the model has only {list(model.tasks)}")
+    if not {"skin", "lesion"} <= set(model.tasks):
+        raise ValueError(f"the gate needs the skin and lesion heads, but the model has only {list(model.tasks)}")
     lesion_classes = model.tasks["lesion"]
     trained_on = sorted(set(held_out_classes) & set(lesion_classes))
     if trained_on:
@@ -68,7 +74,8 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
     id_recall = float(ood["tpr"])
     protocol = ood_protocol(splits)  # how tuning (val) and test OOD were kept apart
     log.info("OOD protocol: %s", protocol)
-    tables: dict[str, list[pd.DataFrame]] = {k: [] for k in ("scores", "metrics", "curves", "gate", "tuning")}
+    tables: dict[str, list[pd.DataFrame]] = {k: [] for k in ("scores", "metrics", "curves", "gate", "tuning", *END_TO_END)}
+    test_images, test_x = _end_to_end_images(model, manifest, splits, lookup, lesion_classes)
     tuning_records = []
     jobs = [(h, d) for h in ood["heads"] for d in ood["detectors"]]
     sets: dict[str, tuple] = {}
@@ -114,6 +121,9 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
         gate.insert(2, "threshold", threshold)
         gate.insert(5, "malignancy", gate["predicted"].map(malignancy).fillna(""))
         tables["gate"].append(gate)
+        judged = judge_gate(test_images, _scores_of(test_images, evaluation, scores, detector, test_x), threshold, lesion_classes)
+        for name in END_TO_END:
+            tables[name].append(judged[name].assign(head=head, detector=detector_name, threshold=threshold))
         rejected = gate.loc[gate["predicted"] == "rejected"].set_index("population")["n_with_gate"]
         log.info("%s head, %s (%s): test AUROC %.3f, %s %.3f, %s %.3f; gate at %.4g rejects %d/%d OOD and %d/%d lesion test images",
                  head, detector_name, params or "no hyper-parameters", metrics["auroc"], ID_FLAGGED, metrics[ID_FLAGGED],
@@ -123,8 +133,35 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
     out = {k: pd.concat(v, ignore_index=True) for k, v in tables.items() if k != "tuning"}
     out["metrics"] = out["metrics"][METRICS_COLUMNS]
     out["curves"] = out["curves"][["head", "detector", "curve", "x", "y", "threshold"]]
+    for name, columns in END_TO_END.items():
+        out[name] = out[name][["head", "detector", "threshold", *[c for c in columns if c != "threshold"]]]
     # integer hyper-parameters stay integers beside the empty cells of detectors without them
     out["tuning"] = pd.DataFrame(tuning_records).reindex(columns=TUNING_COLUMNS).astype({p: "Int64" for p in INTEGER_PARAMETERS})
+    return out
+
+
+def _end_to_end_images(model, manifest, splits, lookup, lesion_classes):
+    """The test images of every source with what the skin and lesion heads say about them."""
+    images = images_of_test_split(manifest, splits, lesion_classes)
+    features = lookup(images["image_id"].tolist())
+    with torch.no_grad():
+        logits = model(torch.as_tensor(features), tasks=["skin", "lesion"])
+    lesion = torch.softmax(logits["lesion"], dim=1)
+    images["skin_predicted"] = np.asarray(model.tasks["skin"], dtype=object)[logits["skin"].argmax(dim=1).numpy()]
+    images["lesion_predicted"] = np.asarray(lesion_classes, dtype=object)[lesion.argmax(dim=1).numpy()]
+    images["lesion_probability"] = lesion.max(dim=1).values.numpy().astype(np.float64)
+    log.info("end to end: %d test images (%s)", len(images), images.groupby("source").size().to_dict())
+    return images[IMAGE_COLUMNS], features
+
+
+def _scores_of(images, evaluation, scores, detector, features):
+    """The detector's scores on every end-to-end test image: the evaluation scores where the head has them
+    (the same numbers as scores.tsv), a prediction for the rest (e.g. not_skin images on the lesion head)."""
+    known = pd.Series(scores, index=evaluation["image_id"].to_numpy())
+    out = np.array(images["image_id"].map(known), dtype=np.float64)
+    missing = np.isnan(out)
+    if missing.any():
+        out[missing] = detector.predict(features[missing])
     return out
 
 
@@ -201,5 +238,19 @@ def run_ood(model_path: str | Path, manifest_path: str | Path, splits_path: str 
               f"threshold accepting {float(ood['tpr']):g} of the head's in-distribution val images; "
               "test split; predicted = the lesion head's class")
     write_tsv(tables["tuning"], outputs["tuning"], comment + "; chosen = highest val AUROC (first in grid order on ties)")
-    log.info("wrote %d scores, %d metrics, %d curve points, %d gate rows, %d tuning rows",
-             *(len(tables[k]) for k in ("scores", "metrics", "curves", "gate", "tuning")))
+    gate_rule = (f"{SCORE_CONVENTION}; test split; each image once per (head, detector): {REJECTIONS[0]} when the skin "
+                 f"head calls it not_skin, else {REJECTIONS[1]} when score > threshold (the threshold accepting "
+                 f"{float(ood['tpr']):g} of the head's in-distribution val images; ties accepted), else the lesion head's class")
+    write_tsv(tables["end_to_end"], outputs["end_to_end"], gate_rule + "; n = images of the group with this outcome")
+    # per image only for the gating head (what the report shows): the file is as long as scores.tsv otherwise
+    images = tables["end_to_end_images"]
+    write_tsv(images[images["head"] == gate_head(ood["heads"])], outputs["end_to_end_images"],
+              gate_rule + "; one row per image and detector of the gating head")
+    write_tsv(tables["class_rejection"], outputs["class_rejection"], gate_rule + "; in-distribution test lesions by true class")
+    write_tsv(tables["risk_coverage"], outputs["risk_coverage"], f"{SCORE_CONVENTION}; test split, in-distribution lesions "
+              "accepted when score <= max_score (skin head not applied), threshold = the gate's; risk = error rate of the lesion head on the "
+              "accepted; aurc = area under the risk-coverage curve (sum of risk x coverage step)")
+    log.info("wrote %d scores, %d metrics, %d curve points, %d gate rows, %d tuning rows, %d end-to-end rows, "
+             "%d class rejection rows, %d risk-coverage points",
+             *(len(tables[k]) for k in ("scores", "metrics", "curves", "gate", "tuning", "end_to_end", "class_rejection",
+                                        "risk_coverage")))

@@ -225,14 +225,15 @@ def tabulate_ood(ood_runs: str | Path, runs_tsv: str | Path, gate_tsvs: Sequence
     log.info("OOD tables: %d detector rows, %d gate rows", len(detectors), len(gates))
 
 
-def best_ood_runs(tidy: pd.DataFrame, ood_files: Mapping[str, str | Path], metric: str) -> list[tuple[dict, list[str]]]:
-    """Per experiment: the best lesion configuration (on val) among the runs that have OOD results, and
-    the OOD run directories (one per seed) of that configuration."""
+def best_ood_runs(tidy: pd.DataFrame, ood_files: Mapping[str, str | Path], metric: str,
+                  group_by: Sequence[str] = ("experiment",)) -> list[tuple[dict, list[str]]]:
+    """Per experiment (or other ``group_by``; ("task",): the whole study): the best lesion configuration (on
+    val) among the runs that have OOD results, and the OOD run directories (one per seed) of that configuration."""
     runs = {d: run_from_dir(d) for d in ood_files}
     with_ood = pd.DataFrame([r.as_dict() for r in runs.values()])[CONFIG_KEYS].drop_duplicates()
     lesion = tidy[tidy["task"] == "lesion"].merge(with_ood, on=CONFIG_KEYS)
     out = []
-    for row in select_best(lesion, metric, ["experiment"]).itertuples(index=False):
+    for row in select_best(lesion, metric, list(group_by)).itertuples(index=False):
         config = {k: getattr(row, k) for k in CONFIG_KEYS}
         dirs = sorted((d for d, r in runs.items() if all(getattr(r, k) == v for k, v in config.items())),
                       key=lambda d: runs[d].seed)

@@ -13,7 +13,8 @@ from samderm.ood.pipeline import FeatureLookup, run_ood, score_run
 
 from .conftest import OOD_CONFIG, RUN_PATH, SPLIT_SIZES, STORE, study_tables, write_study
 
-OUTPUTS = ("scores", "metrics", "curves", "gate", "tuning")
+OUTPUTS = ("scores", "metrics", "curves", "gate", "tuning", "end_to_end", "end_to_end_images", "class_rejection",
+           "risk_coverage")
 
 
 def run(root, out):
@@ -36,7 +37,8 @@ def test_every_table_states_its_convention(study, tables, tmp_path):
     assert first["scores"] == "# score convention: higher = more likely OOD"
     for name in ("metrics", "curves", "tuning"):
         assert first[name].startswith("# OOD is the positive class (OpenOOD v1.5)")
-    assert "higher = more likely OOD" in first["gate"]
+    for name in ("gate", "end_to_end", "end_to_end_images", "class_rejection", "risk_coverage"):
+        assert "higher = more likely OOD" in first[name], name
 
 
 def test_scores_cover_each_heads_val_and_test_images_once(tables):
@@ -138,3 +140,44 @@ def test_bad_inputs_are_named():
     no_ood_val = splits[~splits["image_id"].str.startswith("ood_val")]
     with pytest.raises(ValueError, match=r"splits.tsv: the skin head has no OOD images in val"):
         score_run(model, manifest, no_ood_val, views, lookup, OOD_CONFIG, names)
+
+
+def test_end_to_end_judges_every_test_image_once_per_head_and_detector(tables):
+    images, table, gate = tables["end_to_end_images"], tables["end_to_end"], tables["gate"]
+    scores = tables["scores"].astype({"score": float})
+    n_test = {source: sizes[2] for source, sizes in SPLIT_SIZES.items()}
+    assert set(images["head"]) == {"lesion"}  # per image: the gating head only
+    sums = table.astype({"n": int}).groupby(["head", "detector", "source"])["n"].sum().unstack("source")
+    assert len(sums) == 2 * len(OOD_CONFIG["detectors"]) and (sums == pd.Series(n_test)).all().all()
+    for (head, detector), rows in images.groupby(["head", "detector"]):
+        assert rows["image_id"].is_unique and rows.groupby("source").size().to_dict() == n_test
+        counts = table[(table["head"] == head) & (table["detector"] == detector)]
+        assert counts.astype({"n": int}).groupby("source")["n"].sum().to_dict() == n_test
+        threshold = float(rows["threshold"].iloc[0])
+        assert threshold == float(gate[(gate["head"] == head) & (gate["detector"] == detector)]["threshold"].iloc[0])
+        # the same scores as scores.tsv where the head has them; the lesion head also scores not_skin images
+        own = scores[(scores["head"] == head) & (scores["detector"] == detector)].set_index("image_id")["score"]
+        scored = rows[rows["image_id"].isin(own.index)]
+        assert np.array_equal(scored["score"].astype(float).to_numpy(), own.loc[scored["image_id"]].to_numpy())
+        assert len(scored) == len(rows) - (n_test["not_skin"] if head == "lesion" else 0)
+        skin = rows["skin_predicted"] == "not_skin"
+        ood = ~skin & (rows["score"].astype(float) > threshold)
+        assert (rows.loc[skin, "outcome"] == "rejected_not_skin").all() and (rows.loc[ood, "outcome"] == "rejected_ood").all()
+        assert (rows.loc[~skin & ~ood, "outcome"] == rows.loc[~skin & ~ood, "lesion_predicted"]).all()
+        # the gate table's lesion rejections are the detector stage alone (it has no skin stage)
+        lesions = rows[rows["source"] == "lesion"]
+        gate_rejected = gate[(gate["head"] == head) & (gate["detector"] == detector) & (gate["population"] == "lesion")
+                             & (gate["predicted"] == "rejected")]["n_with_gate"]
+        assert int(gate_rejected.iloc[0]) == int((lesions["score"].astype(float) > threshold).sum())
+    classes = tables["class_rejection"].astype({"n_test": int})
+    assert (classes.groupby(["head", "detector"])["n_test"].sum() == n_test["lesion"]).all()
+    curve = tables["risk_coverage"].astype({"coverage": float, "aurc": float})
+    assert (curve.groupby(["head", "detector"])["coverage"].max() == 1.0).all()
+    assert (curve.groupby(["head", "detector"])["aurc"].nunique() == 1).all()
+    # the gate's own operating point lies on the curve: the lesions it accepts are those up to its threshold
+    for (head, detector), points in curve[curve["head"] == "lesion"].groupby(["head", "detector"]):
+        threshold = float(points["threshold"].iloc[0])
+        lesions = images[(images["head"] == head) & (images["detector"] == detector) & (images["source"] == "lesion")]
+        accepted = (lesions["score"].astype(float) <= threshold).mean()
+        below = points[points["max_score"].astype(float) <= threshold]
+        assert (below["coverage"].max() if len(below) else 0.0) == pytest.approx(accepted)

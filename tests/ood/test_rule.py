@@ -26,7 +26,8 @@ def test_snakemake_runs_ood_scores(tmp_path):
     done = subprocess.run([snakemake, "--cores", "1", "--directory", str(root), "--snakefile", str(root / "Snakefile"), target],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    for name in ("scores", "metrics", "curves", "gate", "tuning"):
+    for name in ("scores", "metrics", "curves", "gate", "tuning", "end_to_end", "end_to_end_images", "class_rejection",
+                 "risk_coverage"):
         assert (root / f"results/ood/{RUN_PATH}/{name}.tsv").is_file()
     log = (root / f"results/logs/ood_scores/{RUN_PATH}.log").read_text()
     assert "lesion head: fit on 100 original train images (5 augmented train copies not used" in log
