@@ -24,14 +24,17 @@ def balanced_draw(weights: torch.Tensor, n: int, generator: torch.Generator) -> 
     return torch.multinomial(weights, n, replacement=True, generator=generator)
 
 
+def epoch_order(n_rows: int, sampler: str, weights: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Row indices of one epoch (n_rows draws); ``instance``: a permutation, ``class_balanced``:
+    draws with replacement, each stratum equally likely."""
+    if sampler == "instance":
+        return torch.randperm(n_rows, generator=generator)
+    if sampler == "class_balanced":
+        return balanced_draw(weights, n_rows, generator)
+    raise ValueError(f"unknown sampler '{sampler}' (expected instance or class_balanced)")
+
+
 def epoch_batches(n_rows: int, batch_size: int, sampler: str, weights: torch.Tensor,
                   generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Row indices of one epoch (n_rows draws) in batches; ``instance``: a permutation,
-    ``class_balanced``: draws with replacement, each stratum equally likely."""
-    if sampler == "instance":
-        order = torch.randperm(n_rows, generator=generator)
-    elif sampler == "class_balanced":
-        order = balanced_draw(weights, n_rows, generator)
-    else:
-        raise ValueError(f"unknown sampler '{sampler}' (expected instance or class_balanced)")
-    yield from order.split(batch_size)
+    """The epoch's row indices (epoch_order) in batches of ``batch_size``."""
+    yield from epoch_order(n_rows, sampler, weights, generator).split(batch_size)
