@@ -54,23 +54,11 @@ class Settings:
 @dataclass
 class GroupRows:
     """A group's training rows: raw (``x``) and standardised (``z``) features, labels (``y``,
-    one column per task) and per task one-hot rows; ``in_order`` gathers z, y and one-hot
-    rows in an epoch's order into buffers kept for every epoch (no fresh pages per epoch)."""
+    one column per task) and per task one-hot rows."""
     x: torch.Tensor
     z: torch.Tensor
     y: torch.Tensor
     one_hot: list[torch.Tensor]
-
-    def __post_init__(self):
-        self._epoch = (torch.empty_like(self.z), torch.empty_like(self.y), [torch.empty_like(s) for s in self.one_hot])
-
-    def in_order(self, order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        z, y, one_hot = self._epoch
-        torch.index_select(self.z, 0, order, out=z)
-        torch.index_select(self.y, 0, order, out=y)
-        for source, rows in zip(self.one_hot, one_hot):
-            torch.index_select(source, 0, order, out=rows)
-        return z, y, one_hot
 
 
 def build_model(data: RunData, architecture: Mapping[str, Any], loss_cfg: Mapping[str, Any]) -> HeadModel:
@@ -204,24 +192,26 @@ def _train_epoch(model: HeadModel, train_set: GroupRows, group: list[str], losse
     """One pass over the group's training rows; returns the mean loss per task."""
     x, y = train_set.x, train_set.y
     order = epoch_order(len(x), settings.sampler, weights, generator).to(x.device)
-    # one gather per epoch; a batch is then a slice (a view), not a gather of its rows
-    z_epoch, y_epoch, soft_epoch = train_set.in_order(order)
     # a single task trained on its own rows: every row is labelled, so no mask to build and apply
     all_labelled = len(group) == 1 and alpha is None and bool((y >= 0).all())
     values, counts = {t: [] for t in group}, {t: [] for t in group}
     for start in range(0, len(order), settings.batch_size):
-        stop = min(start + settings.batch_size, len(order))
-        zb, yb = z_epoch[start:stop], y_epoch[start:stop]
+        # index_select of the batch's rows: a few KB, where x[batch] costs 4x as much
+        batch = order[start:start + settings.batch_size]
         if alpha is not None:
-            partner = balanced_draw(weights, stop - start, generator).to(x.device)
+            yb = y.index_select(0, batch)
+            partner = balanced_draw(weights, len(batch), generator).to(x.device)
             lam = mixup_lambda(alpha, generator)
             # mixed as raw features, then standardised: the model's forward on the mixed batch
-            zb = model.standardise(mix_features(x[order[start:stop]], x[partner], lam))
+            zb = model.standardise(mix_features(x.index_select(0, batch), x[partner], lam))
             targets = [mix_targets(yb[:, j], y[partner, j], losses[t].n_classes, lam) for j, t in enumerate(group)]
-        elif all_labelled:
-            targets = [(soft_epoch[0][start:stop], None)]
         else:
-            targets = [(soft_epoch[j][start:stop][yb[:, j] >= 0], yb[:, j] >= 0) for j in range(len(group))]
+            zb, yb = train_set.z.index_select(0, batch), y.index_select(0, batch)
+            valid = None if all_labelled else yb >= 0
+            targets = []
+            for j, t in enumerate(group):
+                target = yb[:, j] if losses[t].prefers_class_indices else train_set.one_hot[j].index_select(0, batch)
+                targets.append((target, None) if valid is None else (target[valid[:, j]], valid[:, j]))
         total, parts = task_losses(model.logits(zb, tasks=group), targets, group, losses)
         if total is None:
             continue

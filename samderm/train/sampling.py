@@ -3,15 +3,19 @@ class-balanced partner batches of Balanced MixUp."""
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import torch
 
 
 def strata(labels: torch.Tensor) -> torch.Tensor:
     """One stratum per distinct label combination of a row (all tasks of a group), so a
     class-balanced draw is balanced over every task's classes at once."""
-    return torch.unique(labels, dim=0, return_inverse=True)[1]
+    # each row as one mixed-radix integer (lexicographic order kept): a 1-D unique instead of
+    # torch.unique(dim=0), which compares rows one pair at a time
+    codes = torch.zeros(len(labels), dtype=torch.int64)
+    for column in labels.reshape(len(labels), -1).T.long():
+        low = int(column.min()) if len(column) else 0
+        codes = codes * (int(column.max()) - low + 1 if len(column) else 1) + (column - low)
+    return torch.unique(codes, return_inverse=True)[1]
 
 
 def balanced_weights(stratum: torch.Tensor) -> torch.Tensor:
@@ -33,8 +37,3 @@ def epoch_order(n_rows: int, sampler: str, weights: torch.Tensor, generator: tor
         return balanced_draw(weights, n_rows, generator)
     raise ValueError(f"unknown sampler '{sampler}' (expected instance or class_balanced)")
 
-
-def epoch_batches(n_rows: int, batch_size: int, sampler: str, weights: torch.Tensor,
-                  generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """The epoch's row indices (epoch_order) in batches of ``batch_size``."""
-    yield from epoch_order(n_rows, sampler, weights, generator).split(batch_size)
