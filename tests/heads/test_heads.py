@@ -84,4 +84,6 @@ def test_dropout_keeps_units_with_probability_one_minus_p_and_rescales_them():
     assert torch.equal(x.grad, out.detach())  # the gradient passes the same mask and scale
     torch.manual_seed(3)
     assert torch.equal(Dropout(p)(x), out)  # the global seed fixes the masks
+    torch.manual_seed(4)
+    assert not torch.equal(Dropout(p)(x), out)
     assert torch.equal(dropout.eval()(x), x)
