@@ -105,7 +105,8 @@ def _fit_group(model: HeadModel, data: RunData, group: list[str], loss_cfg: Mapp
     module.to(device)
     model.to(device)
     # standardised once instead of per batch and epoch (the same values the model's forward computes);
-    # every loss takes one-hot rows as it takes class indices (as_soft_targets): built once, not per batch
+    # every loss takes one-hot rows as it takes class indices (as_soft_targets): built once, not per
+    # batch, for the losses that do not prefer the indices themselves
     with torch.no_grad():
         train_set = GroupRows(x, model.standardise(x), y, [
             torch.nn.functional.one_hot(y[:, j].clamp(min=0), len(data.tasks[t])).to(torch.float32)
