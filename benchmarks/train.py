@@ -11,7 +11,6 @@ costs); the CPU seconds column is the robust one on a shared machine.
 
     .venv/bin/python benchmarks/train.py [--epochs 20] [--threads 1] [--batch-sizes 64 256] [--losses wce lmf]
 
-(From a worktree, PYTHONPATH=. makes its samderm the one measured, not the editable install's.)
 Measured 2026-11-29 with ``--epochs 20 --threads 1 --batch-sizes 64 256 --losses`` on the shared
 2-core machine (load about 10): MLPClassifier time / ours 1.38 (CPU 1.14) at batch 64 and 1.07
 (CPU 1.04) at batch 256, test macro-F1 0.658 and 0.654 vs 0.579 and 0.564. Before (main at
@@ -22,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -35,11 +35,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from samderm.metrics import macro_f1
-from samderm.train import build_run_data, task_classes, train_heads
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # measure the samderm of this checkout, not whichever is installed
+
+from samderm.metrics import macro_f1  # noqa: E402
+from samderm.train import build_run_data, task_classes, train_heads  # noqa: E402
 
 ISIC2019 = {"MEL": 4522, "NV": 12875, "BCC": 3323, "AK": 867, "BKL": 2624, "DF": 239, "VASC": 253, "SCC": 628}
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+CONFIG = REPO / "config" / "config.yaml"
 
 
 def synthetic(dim: int = 256, signal_dims: int = 12, separation: float = 0.8, seed: int = 0):
