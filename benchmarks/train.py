@@ -12,9 +12,9 @@ costs); the CPU seconds column is the robust one on a shared machine.
     .venv/bin/python benchmarks/train.py [--epochs 20] [--threads 1] [--batch-sizes 64 256] [--losses wce lmf]
 
 Measured 2026-11-29 with ``--epochs 20 --threads 1 --batch-sizes 64 256 --losses`` on the shared
-2-core machine (load about 10): MLPClassifier time / ours 1.38 (CPU 1.14) at batch 64 and 1.07
-(CPU 1.04) at batch 256, test macro-F1 0.658 and 0.654 vs 0.579 and 0.564. Before (main at
-5707c4c, this script, same hour): 0.69 (CPU 0.71) at batch 64, CPU 0.75 at batch 256.
+2-core machine (load about 2.5): MLPClassifier time / ours 1.03 (CPU 1.07) at batch 64 (ours 4.1 s)
+and 1.14 (CPU 1.14) at batch 256 (ours 2.1 s); test macro-F1 0.658 and 0.654 vs 0.579 and 0.564.
+Before (main at 5707c4c, this script, same minutes): 0.73 (ours 5.3 s) and 0.83 (ours 3.2 s).
 """
 
 from __future__ import annotations
