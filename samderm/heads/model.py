@@ -44,8 +44,14 @@ class HeadModel(nn.Module):
 
     def forward(self, x: torch.Tensor, tasks: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
         """Logits per task on raw features; ``tasks`` limits the work to some tasks."""
+        return self.logits(self.standardise(x), tasks)
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.feature_mean) / self.feature_std
+
+    def logits(self, z: torch.Tensor, tasks: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """Logits per task on standardised features (training standardises its rows once)."""
         names = list(self.tasks) if tasks is None else list(tasks)
-        z = (x - self.feature_mean) / self.feature_std
         if self.arch == "parallel":
             return {t: self.branches[t](z) for t in names}
         h = self.trunk(z)

@@ -64,6 +64,9 @@ class ClassLoss(nn.Module):
     """A loss over the logits of one task. ``forward(logits, target)`` takes class indices
     (N,) or soft targets (N, C). ``start_epoch`` lets schedules (DRW) switch per epoch."""
 
+    # True where forward is faster on class indices than on one-hot rows (training then passes indices)
+    prefers_class_indices = False
+
     def __init__(self, n_classes: int):
         super().__init__()
         self.n_classes = n_classes

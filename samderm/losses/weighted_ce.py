@@ -27,5 +27,10 @@ class WeightedCrossEntropy(ClassLoss):
         weights = class_weights(weighting, class_counts, beta)
         self.register_buffer("weights", weights if weights is not None else torch.ones(self.n_classes))
 
+    prefers_class_indices = True
+
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if target.dim() == 1:
+            # class indices: torch's weighted cross-entropy is this same weighted mean, in two kernels
+            return torch.nn.functional.cross_entropy(logits, target.long(), weight=self.weights)
         return weighted_soft_ce(logits, as_soft_targets(target, self.n_classes), self.weights)

@@ -69,3 +69,21 @@ def test_load_head_refuses_other_files(tmp_path):
 def test_unknown_architecture_is_named():
     with pytest.raises(ValueError, match="'ensemble'"):
         HeadModel("ensemble", TASKS, 6)
+
+
+def test_dropout_keeps_units_with_probability_one_minus_p_and_rescales_them():
+    from samderm.heads.layers import Dropout
+    p, x = 0.2, torch.ones(400, 500, requires_grad=True)
+    dropout = Dropout(p)
+    torch.manual_seed(3)
+    out = dropout(x)
+    kept = out != 0
+    assert set(out.unique().tolist()) == {0.0, 1.0 / (1.0 - p)}
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.005  # 200,000 draws: 4.5 standard errors
+    out.sum().backward()
+    assert torch.equal(x.grad, out.detach())  # the gradient passes the same mask and scale
+    torch.manual_seed(3)
+    assert torch.equal(Dropout(p)(x), out)  # the global seed fixes the masks
+    torch.manual_seed(4)
+    assert not torch.equal(Dropout(p)(x), out)
+    assert torch.equal(dropout.eval()(x), x)

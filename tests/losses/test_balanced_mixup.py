@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from samderm.losses.balanced_mixup import mix_features, mix_targets, mixup_lambda
-from samderm.train.sampling import balanced_draw, balanced_weights, epoch_batches, strata
+from samderm.train.sampling import balanced_draw, balanced_weights, epoch_order, strata
 
 
 def test_mixed_targets_sum_to_one_and_weight_the_balanced_batch_by_lambda():
@@ -48,9 +48,19 @@ def test_strata_combine_the_labels_of_every_task():
     assert (drawn[:, 1] == 1).float().mean().item() == pytest.approx(1 / 3, abs=0.015)
 
 
-def test_epoch_batches_instance_order_is_a_permutation():
-    batches = list(epoch_batches(10, 4, "instance", torch.ones(10), torch.Generator().manual_seed(0)))
-    assert [len(b) for b in batches] == [4, 4, 2]
-    assert sorted(torch.cat(batches).tolist()) == list(range(10))
+def test_strata_are_the_distinct_label_rows_in_sorted_order():
+    # torch.unique(dim=0) numbers the distinct rows lexicographically; the 1-D codes must agree,
+    # also where a column has a single value or holds -1 (no label)
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.stack([torch.randint(-1, 2, (300,), generator=generator), torch.full((300,), 4),
+                          torch.randint(-1, 8, (300,), generator=generator)], dim=1)
+    for columns in ([0], [2], [0, 1, 2], [2, 0]):
+        expected = torch.unique(labels[:, columns], dim=0, return_inverse=True)[1]
+        assert torch.equal(strata(labels[:, columns]), expected), columns
+
+
+def test_epoch_order_instance_is_a_permutation():
+    order = epoch_order(10, "instance", torch.ones(10), torch.Generator().manual_seed(0))
+    assert sorted(order.tolist()) == list(range(10)) and order.tolist() != list(range(10))
     with pytest.raises(ValueError, match="unknown sampler 'stratified'"):
-        next(epoch_batches(10, 4, "stratified", torch.ones(10), torch.Generator()))
+        epoch_order(10, "stratified", torch.ones(10), torch.Generator())

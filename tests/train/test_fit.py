@@ -9,7 +9,8 @@ import torch
 
 from samderm.losses import build_loss
 from samderm.train import average_predictions, build_run_data, evaluate, prediction_table, task_classes, train_heads
-from samderm.train.fit import batch_loss, build_model
+from samderm.metrics import macro_f1
+from samderm.train.fit import batch_loss, build_model, label_macro_f1
 
 from .conftest import EXPERIMENT, LABELS, synthetic_tables
 
@@ -114,3 +115,12 @@ def test_early_stopping_never_cuts_drw_off_before_its_second_stage(data):
     for task, rows in history.groupby("task"):
         assert rows["epoch"].max() >= 8, task  # trained into the re-weighted stage
         assert rows.loc[rows["selected"] == 1, "epoch"].item() >= 8, task  # and the model comes from it
+
+
+def test_validation_macro_f1_is_scikit_learns():
+    # classes missing from truth, from prediction and from both: sklearn averages over the
+    # classes present in either
+    rng = np.random.default_rng(0)
+    for truth, pred in [(rng.integers(0, 5, 200), rng.integers(0, 5, 200)), (np.array([0, 0, 1, 3]), np.array([0, 1, 1, 4])),
+                        (np.array([2, 2, 2]), np.array([2, 2, 2]))]:
+        assert label_macro_f1(truth, pred, 6) == pytest.approx(macro_f1(truth, pred), abs=1e-12)
