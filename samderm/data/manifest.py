@@ -163,7 +163,8 @@ def check_images(rows: list[dict[str, str]], threads: int = 1, hash_images: bool
 
 def count_sources(manifest: pd.DataFrame) -> pd.DataFrame:
     counts = []
-    for source in SOURCES:
+    # the unlabeled row only where data.unlabeled_dir is used, so a supervised study's table is unchanged
+    for source in [s for s in SOURCES if s != "unlabeled" or (manifest["source"] == s).any()]:
         status = manifest.loc[manifest["source"] == source, "status"]
         counts.append({"source": source, "found": len(status), "used": int((status == "ok").sum()),
                        "rejected": int((status == "rejected").sum()), "excluded": int((status == "excluded").sum())})

@@ -106,3 +106,23 @@ def test_ood_images_come_in_kinds_one_subfolder_each(demo, tmp_path):
     assert sorted(p.name for p in (demo / "ood").iterdir()) == ["flower", "noise", "objects", "science"]  # 4 images, 4 kinds
     with pytest.raises(ValueError, match="data.demo.ood: 0 or >= 2"):
         _generate(tmp_path, {**CFG, "ood": 1})
+
+
+def test_the_unlabeled_pool_has_new_lesions_of_every_class_and_ood_and_not_skin_pictures(tmp_path):
+    from samderm.data.demo import unlabeled_plan
+
+    cfg = {**CFG, "unlabeled": 20}
+    plan = unlabeled_plan(cfg)
+    assert len(plan) == 20
+    assert {c for kind, c in plan if kind == "lesion"} == set(CFG["class_counts"])
+    assert sum(kind == "lesion" for kind, _ in plan) == 15 and {k for k, _ in plan} == {"lesion", "ood", "not_skin"}
+    first, second = tmp_path / "a", tmp_path / "b"
+    for root in (first, second):
+        generate_demo(root / "isic2019", root / "not_skin", root / "ood", cfg, unlabeled_dir=root / "unlabeled")
+    assert _digests(first / "unlabeled") == _digests(second / "unlabeled") and len(_digests(first / "unlabeled")) == 20
+    labelled = {d for name, d in _digests(first).items() if not name.startswith("unlabeled")}
+    assert not labelled & set(_digests(first / "unlabeled").values())  # new pictures, none a copy of a labelled one
+    manifest, counts = build_manifest(**isic.layout(first / "isic2019"), not_skin_dir=first / "not_skin",
+                                      ood_dir=first / "ood", labels_cfg=LABELS, bad_images="fail",
+                                      unlabeled_dir=first / "unlabeled")
+    assert counts.set_index("source").loc["unlabeled", "used"] == 20
