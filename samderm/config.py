@@ -86,6 +86,8 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
                 f"experiments.{name}.balancing: unknown balancing strategy '{exp['balancing']}' "
                 f"(defined: {', '.join(config['balancing'])})"
             )
+        if exp.get("semi_supervised") and name in m["experiments"] and not config["data"].get("unlabeled_dir"):
+            problems.append(f"experiments.{name}.semi_supervised: needs unlabeled images; set data.unlabeled_dir")
     problems += loss_config_problems(config["losses"])
     for name, arch in config["architectures"].items():
         if arch["type"] != "ensemble":
