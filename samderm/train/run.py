@@ -45,7 +45,7 @@ def train_run(manifest: str | Path, splits: str | Path, views: str | Path, store
     semi = params["experiment"].get("semi_supervised")
     if semi:  # the pool gated by this run's supervised model, then retrained with pseudo-labels
         model, history, pseudo_labels = semi_supervised_fit(data, manifest_table, splits_table, view_ids, features, semi,
-                                                            fit, params["labels"], float(params["ood"]["tpr"]))
+                                                            fit, float(params["ood"]["tpr"]))
     else:
         (model, history), pseudo_labels = fit(data), empty_table()
     out = Path(out_dir)

@@ -219,17 +219,17 @@ def self_train(data: RunData, pool_ids: Sequence[str], pool_x: np.ndarray, setti
 
 
 def semi_supervised_fit(data: RunData, manifest: pd.DataFrame, splits: pd.DataFrame, view_ids: Sequence[str],
-                        features: np.ndarray, cfg: Mapping[str, Any], fit: FitFn, labels_cfg: Mapping[str, Any],
-                        tpr: float) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
-    """``self_train`` on the run's unlabeled pool (manifest source ``unlabeled``, split ``unlabeled``)."""
-    from samderm.data.labels import label_map
-
+                        features: np.ndarray, cfg: Mapping[str, Any], fit: FitFn, tpr: float
+                        ) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
+    """``self_train`` on the run's unlabeled pool (manifest source ``unlabeled``, split ``unlabeled``);
+    a pseudo lesion class gets the malignancy the manifest gives that class."""
     settings = SemiSupervisedSettings.from_config(cfg, "experiments.<name>.semi_supervised")
     pool_ids = unlabeled_pool(manifest, splits)
     if not pool_ids:
         raise ValueError("experiments.<name>.semi_supervised: the manifest has no ok unlabeled images "
                          "(set data.unlabeled_dir to a folder of images and rebuild the manifest)")
-    malignancy = label_map(labels_cfg, labels_cfg.get("unk", "drop")).malignancy
+    lesions = manifest.loc[(manifest["source"] == "lesion") & (manifest["malignancy"] != ""), ["lesion_class", "malignancy"]]
+    malignancy = dict(zip(lesions["lesion_class"], lesions["malignancy"]))
     log.info("semi-supervised (%s): %d unlabeled images in the pool", settings.method, len(pool_ids))
     return self_train(data, pool_ids, pool_features(view_ids, features, pool_ids), settings, fit,
                       malignancy_indices(data.tasks, malignancy), tpr)

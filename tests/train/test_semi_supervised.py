@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from samderm.io import read_tsv
 from samderm.metrics import macro_f1
 from samderm.train.data import RunData
 from samderm.train.fit import train_heads
@@ -225,3 +226,40 @@ def test_settings_refuse_unknown_keys_and_methods():
         SemiSupervisedSettings.from_config({"method": "pseudo_label", "treshold": 0.9})
     with pytest.raises(ValueError, match="method"):
         SemiSupervisedSettings.from_config({"method": "mixmatch"})
+
+
+def test_a_semi_supervised_run_lists_every_unlabeled_image_and_predicts_only_labelled_ones(tmp_path):
+    from samderm.features.store import write_store
+    from samderm.io import write_tsv
+    from samderm.train import train_run
+
+    from .conftest import EXPERIMENT as RUN_EXPERIMENT
+    from .conftest import LABELS as RUN_LABELS
+    from .conftest import synthetic_tables
+
+    t = synthetic_tables()
+    rng = np.random.default_rng(0)
+    pool = [f"unlabeled__{i}" for i in range(12)]
+    lesion_rows = t["manifest"]["source"].eq("lesion").to_numpy()
+    # pool images near lesion train images (so some are confident) and a rejected file that must be skipped
+    near = t["features"][np.flatnonzero(lesion_rows)[:12]] + 0.1 * rng.normal(size=(12, t["features"].shape[1]))
+    manifest = pd.concat([t["manifest"], pd.DataFrame({"image_id": [*pool, "unlabeled__bad"], "source": "unlabeled",
+                                                       "status": ["ok"] * 12 + ["rejected"], "lesion_class": "",
+                                                       "malignancy": ""})], ignore_index=True).fillna("")
+    splits = pd.concat([t["splits"], pd.DataFrame({"image_id": pool, "split": "unlabeled", "fold": "-1"})])
+    for name, table in (("manifest", manifest), ("splits", splits), ("views", t["views"])):
+        write_tsv(table, tmp_path / f"{name}.tsv")
+    write_store(tmp_path / "images", [*t["view_ids"], *pool], [np.concatenate([t["features"], near.astype(np.float32)])],
+                t["features"].shape[1], "float32", {"crop": "full"})
+    params = {"experiment": {**RUN_EXPERIMENT, "epochs": 40, "patience": 40,
+                             "semi_supervised": {"method": "pseudo_label", "threshold": 0.2}},
+              "loss": LOSS, "architecture": ARCH, "labels": RUN_LABELS, "training": {"device": "cpu"},
+              "isic_submission": {}, "ood": {"tpr": 0.95},
+              "run": {"experiment": "ssl", "loss": "wce", "architecture": "parallel", "crop": "full", "encoder": "tiny",
+                      "pooling": "mean", "resolution": 64, "seed": 0}}
+    train_run(tmp_path / "manifest.tsv", tmp_path / "splits.tsv", tmp_path / "views.tsv", [tmp_path / "images"], params,
+              tmp_path / "run")
+    table = read_tsv(tmp_path / "run" / "semi_supervised.tsv")
+    assert table["image_id"].tolist() == pool and (table["outcome"] == "pseudo_label").any()
+    predicted = set(read_tsv(tmp_path / "run" / "predictions.tsv")["image_id"])
+    assert not predicted & set(pool) and predicted == set(t["manifest"]["image_id"])
