@@ -274,17 +274,18 @@ def demo_plan(cfg: Mapping[str, Any]) -> list[dict[str, str]]:
 
 
 def unlabeled_plan(cfg: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(kind, class) of each unlabeled image: kind ``lesion`` (class in proportion to class_counts,
-    every class with a count at least once), ``ood`` or ``not_skin`` (class '')."""
+    """(kind, class) of each unlabeled image: kind ``lesion`` (3/4 of them, classes in proportion to
+    class_counts, every class once where there are enough), ``ood`` or ``not_skin`` (class '')."""
     n = int(cfg.get("unlabeled", 0))
     counts = {c: int(k) for c, k in cfg.get("class_counts", {}).items() if int(k) > 0 and c != UNK}
-    n_lesion = min(n, max(len(counts), int(round(n * UNLABELED_LESION_SHARE)))) if counts else 0
-    total = sum(counts.values())
-    per_class = {c: max(1, int(n_lesion * k / total)) for c, k in counts.items()} if counts else {}
-    largest = max(counts, key=counts.get) if counts else None
-    if largest:  # the rounding remainder goes to the largest class
-        per_class[largest] += n_lesion - sum(per_class.values())
-    plan = [("lesion", c) for c, k in per_class.items() for _ in range(k)]
+    n_lesion = int(round(n * UNLABELED_LESION_SHARE)) if counts else 0
+    order = sorted(counts, key=lambda c: -counts[c])  # largest first; stable for equal counts
+    base = 1 if n_lesion >= len(order) else 0
+    spare, total = n_lesion - base * len(order), sum(counts.values())
+    per_class = {c: base + spare * counts[c] // total for c in order}  # rounded down; the rest to the largest
+    for i in range(n_lesion - sum(per_class.values())):
+        per_class[order[i % len(order)]] += 1
+    plan = [("lesion", c) for c in order for _ in range(per_class[c])]
     rest = n - len(plan)
     plan += [("ood", "")] * (rest - rest // 3) + [("not_skin", "")] * (rest // 3)
     return plan

@@ -116,6 +116,8 @@ def test_the_unlabeled_pool_has_new_lesions_of_every_class_and_ood_and_not_skin_
     assert len(plan) == 20
     assert {c for kind, c in plan if kind == "lesion"} == set(CFG["class_counts"])
     assert sum(kind == "lesion" for kind, _ in plan) == 15 and {k for k, _ in plan} == {"lesion", "ood", "not_skin"}
+    for n in range(30):  # any size, even fewer lesions than classes
+        assert len(unlabeled_plan({**CFG, "unlabeled": n})) == n
     first, second = tmp_path / "a", tmp_path / "b"
     for root in (first, second):
         generate_demo(root / "isic2019", root / "not_skin", root / "ood", cfg, unlabeled_dir=root / "unlabeled")
