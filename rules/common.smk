@@ -113,6 +113,12 @@ def run_params(wildcards):
         "training": config["training"],
         "isic_submission": config["isic_submission"],
         "run": run.as_dict(),
+        # semi-supervised runs gate their pool like the OOD gate: at ood.tpr (only they depend on it)
+        **(
+            {"ood": {"tpr": config["ood"]["tpr"]}}
+            if config["experiments"][run.experiment].get("semi_supervised")
+            else {}
+        ),
     }
 
 
@@ -157,6 +163,7 @@ def data_inputs():
             "masks": f"{root}/masks",
             "not_skin": "results/data/not_skin",
             "ood": "results/data/ood",
+            **unlabeled_input(),
         }
     root = data["isic2019"]["root"]
     inputs = {
@@ -168,7 +175,13 @@ def data_inputs():
     }
     if data["isic2019"]["masks"]:
         inputs["masks"] = data["isic2019"]["masks"]
-    return inputs
+    return {**inputs, **unlabeled_input()}
+
+
+def unlabeled_input():
+    """The unlabeled folder of semi-supervised experiments, when data.unlabeled_dir is set."""
+    folder = config["data"].get("unlabeled_dir")
+    return {"unlabeled": folder} if folder else {}
 
 
 # --- data ---------------------------------------------------------------------------
@@ -181,7 +194,11 @@ def download_wanted(dataset):
     return (
         data["download"]["enabled"]
         and data["source"] == "isic2019"
-        and (dataset == "isic2019" or dataset in public_datasets(data))
+        and (
+            dataset == "isic2019"
+            or (dataset == "isic2019_test" and bool(data.get("unlabeled_dir")))
+            or dataset in public_datasets(data)
+        )
         and bool(item.get("url") or item.get("files"))
     )
 

@@ -23,6 +23,7 @@ if DATA_CFG["source"] == "demo":
             masks=directory("results/data/isic2019/masks"),
             not_skin=directory("results/data/not_skin"),
             ood=directory("results/data/ood"),
+            unlabeled=directory("results/data/unlabeled"),
         log:
             "results/logs/make_demo.log",
         conda:
@@ -58,6 +59,30 @@ if download_wanted("isic2019"):
             download=DOWNLOADS["isic2019"],
             out_dir=ISIC_ROOT,
             partial_dir=f"{DOWNLOADS['dir']}/.partial/isic2019",
+        script:
+            "../scripts/download_data.py"
+
+
+# the unlabeled pool of semi-supervised experiments: the ISIC 2019 test images, into data.unlabeled_dir
+if download_wanted("isic2019_test"):
+
+    rule download_isic2019_test:
+        output:
+            folder=directory(DATA_CFG["unlabeled_dir"]),
+        log:
+            "results/logs/download_isic2019_test.log",
+        localrule: DOWNLOADS["local"]
+        conda:
+            "../envs/samderm.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=120,
+        params:
+            dataset="isic2019_test",
+            download=DOWNLOADS["isic2019_test"],
+            out_dir=DATA_CFG["unlabeled_dir"],
+            partial_dir=f"{DOWNLOADS['dir']}/.partial/isic2019_test",
         script:
             "../scripts/download_data.py"
 

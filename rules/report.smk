@@ -78,3 +78,12 @@ REPORT_TARGETS = [
         ext=["png", "svg"],
     ),
 ]
+
+# semi-supervised experiments (experiments.<name>.semi_supervised): their pool and outcome table
+SEMI_SUPERVISED_EXPERIMENTS = [
+    e for e in REPORT_EXPERIMENTS if config["experiments"][e].get("semi_supervised")
+]
+if SEMI_SUPERVISED_EXPERIMENTS:
+    REPORT_TARGETS += [
+        f"results/tables/semi_supervised{ext}" for ext in TABLE_FORMATS + [".html"]
+    ]

@@ -380,3 +380,61 @@ rule bootstrap_ood:
         report=config["report"],
     script:
         "../scripts/bootstrap_ood.py"
+
+
+from samderm.report.semi_supervised import supervised_twin
+
+SEMI_SUPERVISED_TWINS = {
+    e: supervised_twin(config["experiments"], e, REPORT_EXPERIMENTS)
+    for e in SEMI_SUPERVISED_EXPERIMENTS
+}
+# trained semi-supervised runs (ensembles average their members and write no pool table)
+SEMI_SUPERVISED_RUNS = [
+    r
+    for r in RUNS
+    if r.experiment in SEMI_SUPERVISED_EXPERIMENTS
+    and config["architectures"][r.architecture]["type"] != "ensemble"
+]
+
+
+def semi_supervised_predictions():
+    """predictions.tsv of the semi-supervised runs and of their supervised twins (when in the matrix)."""
+    paths = {str(r.path) for r in RUNS}
+    out = []
+    for r in SEMI_SUPERVISED_RUNS:
+        twin = SEMI_SUPERVISED_TWINS[r.experiment]
+        twin_path = r.path.replace(r.experiment, twin, 1) if twin else None
+        out += [f"results/runs/{r.path}/predictions.tsv"]
+        out += [f"results/runs/{twin_path}/predictions.tsv"] if twin_path in paths else []
+    return out
+
+if SEMI_SUPERVISED_EXPERIMENTS:
+
+    rule tabulate_semi_supervised:
+        input:
+            pools=[f"results/runs/{r.path}/semi_supervised.tsv" for r in SEMI_SUPERVISED_RUNS],
+            predictions=semi_supervised_predictions(),
+            manifest="results/data/manifest.tsv",
+        output:
+            multiext("results/tables/semi_supervised", *TABLE_FORMATS),
+            table=report(
+                "results/tables/semi_supervised.html",
+                caption="../report/semi_supervised.rst",
+                category="Semi-supervised",
+                labels={"table": "unlabeled pool and outcome"},
+            ),
+        log:
+            "results/logs/tabulate_semi_supervised.log",
+        conda:
+            "../envs/samderm.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        params:
+            twins=SEMI_SUPERVISED_TWINS,
+            classes=list(config["labels"]["lesion_classes"])
+            + (["UNK"] if config["data"]["unk"] == "keep" else []),
+            report=config["report"],
+        script:
+            "../scripts/tabulate_semi_supervised.py"

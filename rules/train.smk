@@ -14,6 +14,7 @@ rule train_heads:
         history=f"results/runs/{RUN}/history.tsv",
         submission=f"results/runs/{RUN}/isic_submission.csv",
         ground_truth=f"results/runs/{RUN}/isic_ground_truth.csv",
+        semi_supervised=f"results/runs/{RUN}/semi_supervised.tsv",
     log:
         f"results/logs/train_heads/{RUN}.log",
     wildcard_constraints:

@@ -93,6 +93,8 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
             problems.append(f"experiments.{name}.held_out_classes: {held_out} are not lesion classes ({', '.join(lesion_classes)})")
         elif len(lesion_classes) - len(set(exp.get("held_out_classes") or [])) < 2:
             problems.append(f"experiments.{name}.held_out_classes: the lesion task needs at least 2 classes left")
+        if exp.get("semi_supervised") and name in m["experiments"] and not config["data"].get("unlabeled_dir"):
+            problems.append(f"experiments.{name}.semi_supervised: needs unlabeled images; set data.unlabeled_dir")
     problems += loss_config_problems(config["losses"])
     for name, arch in config["architectures"].items():
         if arch["type"] != "ensemble":
@@ -182,7 +184,8 @@ def _data_problems(data: Mapping[str, Any], root: Path) -> list[str]:
     from samderm.data.download import checksum_problem, download_items
 
     downloads = data.get("download") or {}
-    for name in ["isic2019", *public_datasets(data)]:
+    unlabeled = ["isic2019_test"] if data.get("unlabeled_dir") else []
+    for name in ["isic2019", *unlabeled, *public_datasets(data)]:
         if _download_rule(downloads, name):
             problems += filter(None, (checksum_problem(item, where) for where, item in download_items(name, downloads[name]).items()))
     public = data.get("public") or {}
@@ -193,6 +196,9 @@ def _data_problems(data: Mapping[str, Any], root: Path) -> list[str]:
                               " (your own not-skin folder, or draw it from public sets with data.public.not_skin)"),
         "data.ood_dir": (data["ood_dir"], bool(public.get("ood")), " (or draw it from public sets with data.public.ood)"),
     }
+    if data.get("unlabeled_dir"):
+        wanted["data.unlabeled_dir"] = (data["unlabeled_dir"], _download_rule(downloads, "isic2019_test"),
+                                        " (or set data.download.enabled and data.download.isic2019_test)")
     for key, (path, made_by_a_rule, hint) in wanted.items():
         if not made_by_a_rule and not (root / path).is_dir():
             problems.append(f"{key}: folder '{path}' does not exist{hint}")

@@ -12,6 +12,7 @@ build_manifest_files(
     not_skin_dir=snakemake.input.not_skin,
     ood_dir=snakemake.input.ood,
     ood_tune_dir=snakemake.input.get("ood_tune"),
+    unlabeled_dir=snakemake.input.get("unlabeled"),
     masks_dir=snakemake.input.get("masks"),
     labels_cfg=snakemake.params.labels,
     bad_images=snakemake.params.bad_images,

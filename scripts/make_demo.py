@@ -11,4 +11,5 @@ generate_demo(
     not_skin_dir=snakemake.output.not_skin,
     ood_dir=snakemake.output.ood,
     cfg=snakemake.params.demo,
+    unlabeled_dir=snakemake.output.unlabeled,
 )

@@ -1,5 +1,6 @@
 """A generated demo study in the exact ISIC 2019 layout, plus not-skin and OOD folders
-(the OOD folder in several kinds, one subfolder each: far OOD pictures and near OOD clinical skin).
+(the OOD folder in several kinds, one subfolder each: far OOD pictures and near OOD clinical skin)
+and an unlabeled folder.
 
 It exists to exercise the machinery end to end without a download; it produces no
 clinical numbers. Every picture is drawn from a generator seeded by sha256(seed, name),
@@ -23,7 +24,8 @@ from samderm.logs import progress
 
 log = logging.getLogger(__name__)
 
-DEMO_KEYS = {"seed", "image_size", "class_counts", "images_per_lesion", "not_skin", "ood"}
+DEMO_KEYS = {"seed", "image_size", "class_counts", "images_per_lesion", "not_skin", "ood", "unlabeled"}
+UNLABELED_LESION_SHARE = 0.75  # the rest of the unlabeled folder: OOD kinds and not-skin pictures, as a real pool has
 SKIN_TONES = np.array([[232, 190, 165], [215, 170, 140], [195, 145, 115], [170, 120, 90]], float)
 SITES = ["anterior torso", "posterior torso", "lower extremity", "upper extremity", "head/neck", "palms/soles"]
 # shipped inside the installed wheels: (package, file name); none is downloaded
@@ -324,8 +326,49 @@ def demo_plan(cfg: Mapping[str, Any]) -> list[dict[str, str]]:
     return sorted(items, key=lambda it: it["image"])
 
 
-def generate_demo(isic_dir: str | Path, not_skin_dir: str | Path, ood_dir: str | Path, cfg: Mapping[str, Any]) -> None:
-    """Write the demo ISIC 2019 layout (CSVs, images, masks/) and the not-skin and OOD folders."""
+def unlabeled_plan(cfg: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(kind, class) of each unlabeled image: kind ``lesion`` (3/4 of them, classes in proportion to
+    class_counts, every class once where there are enough), ``ood`` or ``not_skin`` (class '')."""
+    n = int(cfg.get("unlabeled", 0))
+    counts = {c: int(k) for c, k in cfg.get("class_counts", {}).items() if int(k) > 0 and c != UNK}
+    n_lesion = int(round(n * UNLABELED_LESION_SHARE)) if counts else 0
+    order = sorted(counts, key=lambda c: -counts[c])  # largest first; stable for equal counts
+    base = 1 if n_lesion >= len(order) else 0
+    spare, total = n_lesion - base * len(order), sum(counts.values())
+    per_class = {c: base + spare * counts[c] // total for c in order}  # rounded down; the rest to the largest
+    for i in range(n_lesion - sum(per_class.values())):
+        per_class[order[i % len(order)]] += 1
+    plan = [("lesion", c) for c in order for _ in range(per_class[c])]
+    rest = n - len(plan)
+    plan += [("ood", "")] * (rest - rest // 3) + [("not_skin", "")] * (rest // 3)
+    return plan
+
+
+def generate_unlabeled(folder: str | Path, cfg: Mapping[str, Any]) -> None:
+    """``folder/unlabeled_{i}.jpg``: lesions drawn like the labelled ones but of new lesion groups
+    (own seeds), and pictures of the OOD kinds and not-skin pictures, flat and nameless as a real pool."""
+    seed, size = int(cfg.get("seed", 0)), int(cfg.get("image_size", 128))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = unlabeled_plan(cfg)
+    order = rng_for(seed, "unlabeled ids").permutation(len(plan))  # file names do not reveal the kind
+    for i in progress(range(len(plan)), desc="unlabeled", unit="img"):
+        kind, cls = plan[order[i]]
+        if kind == "lesion":
+            image, _ = lesion_image(cls, (seed, "unlabeled lesion", i), (seed, "unlabeled image", i), size)
+        else:
+            _, source = _ood_pick(i) if kind == "ood" else ("", NOT_SKIN_IMAGES[i % len(NOT_SKIN_IMAGES)])
+            rng = rng_for(seed, "unlabeled", i)
+            image = source(rng, size) if callable(source) else random_view(shipped_image(*source), rng, size)
+        image.save(folder / f"unlabeled_{i:04d}.jpg", quality=92)
+    log.info("demo unlabeled: %d images (%s)", len(plan), ", ".join(f"{k} {sum(p[0] == k for p in plan)}"
+                                                                   for k in ("lesion", "ood", "not_skin")))
+
+
+def generate_demo(isic_dir: str | Path, not_skin_dir: str | Path, ood_dir: str | Path, cfg: Mapping[str, Any],
+                  unlabeled_dir: str | Path | None = None) -> None:
+    """Write the demo ISIC 2019 layout (CSVs, images, masks/), the not-skin and OOD folders and,
+    given ``unlabeled_dir``, ``data.demo.unlabeled`` unlabeled images there."""
     _validate(cfg)
     seed, size = int(cfg.get("seed", 0)), int(cfg.get("image_size", 128))
     isic_dir, not_skin_dir, ood_dir = Path(isic_dir), Path(not_skin_dir), Path(ood_dir)
@@ -352,6 +395,8 @@ def generate_demo(isic_dir: str | Path, not_skin_dir: str | Path, ood_dir: str |
     ood_dir.mkdir(parents=True, exist_ok=True)
     _write_views(not_skin_dir, n_ns, lambda i: ("", NOT_SKIN_IMAGES[i % len(NOT_SKIN_IMAGES)]), seed, "not_skin", size)
     _write_views(ood_dir, n_ood, _ood_pick, seed, "ood", size)
+    if unlabeled_dir is not None:
+        generate_unlabeled(unlabeled_dir, cfg)
     log.info("demo study: %d lesion images (%d lesions), %d not-skin, %d OOD, %d px",
              len(plan), len({p['lesion_id'] for p in plan if p['lesion_id']}), n_ns, n_ood, size)
 

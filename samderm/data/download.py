@@ -26,6 +26,7 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 # what each data set must contain once unpacked (official layouts)
 EXPECTED = {
     "isic2019": (isic.IMAGE_FOLDER, isic.GROUND_TRUTH, isic.METADATA),
+    "isic2019_test": ("ISIC_2019_Test_Input",),  # the unlabeled pool: test images, labels never published in full
     "places365": ("val_256", "places365_val.txt", "categories_places365.txt"),
     "dtd": ("dtd/images",),
 }

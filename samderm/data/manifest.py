@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # group_id: the split group, lesion_id merged with near-duplicates; phash: its perceptual hash
 COLUMNS = ["image_id", "path", "source", "lesion_class", "malignancy", "lesion_id", "status", "reason", "mask_path",
            "category", "group_id", "phash"]
-SOURCES = ("lesion", "not_skin", "ood")
+SOURCES = ("lesion", "not_skin", "ood", "unlabeled")  # unlabeled: data.unlabeled_dir, semi-supervised only
 TUNING_OOD_PREFIX = "ood_tune"  # image ids of data.ood_tune_dir: ood_tune__{relative path}
 BAD_IMAGE_POLICIES = ("fail", "skip")
 
@@ -125,6 +125,20 @@ def tuning_ood_rows(tune_dir: Path, not_skin_dir: Path, not_skin: list[Path],
     return folder_rows(tune_dir, "ood", tune, id_prefix=TUNING_OOD_PREFIX)
 
 
+def unlabeled_rows(folder: Path, others: Mapping[Path, list[Path]]) -> list[dict[str, str]]:
+    """Rows of data.unlabeled_dir (source ``unlabeled``, no labels); it must share no image with
+    the not-skin and OOD folders, whose images are labelled by their folder."""
+    images, non_images = scan_images(folder)
+    if non_images:
+        log.info("%s: %d non-image file(s) not used: %s", folder, len(non_images), ", ".join(p.name for p in non_images[:10]))
+    if not images:
+        raise ValueError(f"data.unlabeled_dir: {folder} holds no image files")
+    labelled = [p for paths in others.values() for p in paths]
+    check_disjoint(" and ".join(map(str, others)), labelled, folder, images, kinds=("not-skin or OOD", "unlabeled"),
+                   rule="an image cannot be both labelled and unlabeled")
+    return folder_rows(folder, "unlabeled", images)
+
+
 def _decode(path: str, hash_image: bool) -> tuple[str, str]:
     """(reason it cannot be used or '', its perceptual hash or '')."""
     try:
@@ -149,7 +163,8 @@ def check_images(rows: list[dict[str, str]], threads: int = 1, hash_images: bool
 
 def count_sources(manifest: pd.DataFrame) -> pd.DataFrame:
     counts = []
-    for source in SOURCES:
+    # the unlabeled row only where data.unlabeled_dir is used, so a supervised study's table is unchanged
+    for source in [s for s in SOURCES if s != "unlabeled" or (manifest["source"] == s).any()]:
         status = manifest.loc[manifest["source"] == source, "status"]
         counts.append({"source": source, "found": len(status), "used": int((status == "ok").sum()),
                        "rejected": int((status == "rejected").sum()), "excluded": int((status == "excluded").sum())})
@@ -171,6 +186,7 @@ def build_manifest(
     threads: int = 1,
     ood_tune_dir: str | Path | None = None,
     near_duplicate_bits: int | None = None,
+    unlabeled_dir: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scan the ISIC 2019 files, the not-skin and the OOD folder; return (manifest, counts).
 
@@ -179,6 +195,8 @@ def build_manifest(
     BadInputError naming every bad file; ``skip`` keeps them as ``rejected`` rows.
     ``near_duplicate_bits``: merge lesion groups of images whose pHashes differ in at most
     this many bits into one ``group_id`` (None: group_id = lesion_id).
+    ``unlabeled_dir``: optional folder of unlabeled lesion images (source ``unlabeled``, ids
+    ``unlabeled__{relative path}``), checked like the others; only semi-supervised runs use them.
     """
     if bad_images not in BAD_IMAGE_POLICIES:
         raise ValueError(f"data.bad_images: must be one of {list(BAD_IMAGE_POLICIES)}, got {bad_images!r}")
@@ -198,6 +216,8 @@ def build_manifest(
     rows += folder_rows(ood_dir, "ood", ood)
     if ood_tune_dir:
         rows += tuning_ood_rows(Path(ood_tune_dir), not_skin_dir, not_skin, ood_dir, ood)
+    if unlabeled_dir:
+        rows += unlabeled_rows(Path(unlabeled_dir), {not_skin_dir: not_skin, ood_dir: ood})
     check_images(rows, threads, hash_images=near_duplicate_bits is not None)
     manifest = pd.DataFrame(rows, columns=COLUMNS).fillna("")
     manifest["group_id"], pairs = near_duplicate_groups(manifest, near_duplicate_bits)

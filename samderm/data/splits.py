@@ -22,6 +22,7 @@ from samderm.io import read_tsv, write_tsv
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+UNLABELED = "unlabeled"  # the split of every unlabeled image: never train, val or test of a labelled task
 # how the OOD images were divided into tuning (val) and test: the `ood_protocol` column of splits.tsv
 HELD_OUT_CATEGORIES = "held_out_categories"  # data.ood_dir by category: val and test share no category
 TUNING_FOLDER = "tuning_folder"  # val = all of data.ood_tune_dir, test = all of data.ood_dir
@@ -194,6 +195,8 @@ def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any],
     ood = ok[ok["source"] == "ood"]
     if len(ood):
         out = pd.concat([out, split_ood(ood, ood_val, seed, ood_levels).assign(fold=-1)])
+    unlabeled = ok.loc[ok["source"] == "unlabeled", "image_id"]
+    out = pd.concat([out, pd.DataFrame({"image_id": unlabeled, "split": UNLABELED, "fold": -1, "ood_protocol": "", "ood_level": ""})])
     out = out.set_index("image_id").loc[ok["image_id"]].reset_index()
 
     if folds:
@@ -212,7 +215,7 @@ def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any],
 def _log_counts(out: pd.DataFrame, ok: pd.DataFrame) -> None:
     label = ok["lesion_class"].where(ok["source"] == "lesion", ok["source"])
     table = pd.crosstab(label.to_numpy(), out["split"].to_numpy(), rownames=["class"], colnames=["split"])
-    table = table.reindex(columns=list(SPLITS), fill_value=0)
+    table = table.reindex(columns=[*SPLITS, UNLABELED] if (out["split"] == UNLABELED).any() else list(SPLITS), fill_value=0)
     log.info("split counts (%d images):\n%s", len(out), table.to_string())
 
 

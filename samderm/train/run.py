@@ -16,6 +16,7 @@ from samderm.train.data import build_run_data
 from samderm.train.ensemble import average_predictions
 from samderm.train.fit import HISTORY_COLUMNS, train_heads
 from samderm.train.outputs import prediction_table, write_run_outputs
+from samderm.train.semi_supervised import empty_table, semi_supervised_fit
 from samderm.train.tasks import task_classes
 
 log = logging.getLogger(__name__)
@@ -31,18 +32,28 @@ def train_run(manifest: str | Path, splits: str | Path, views: str | Path, store
     held_out = held_out_classes(params)
     tasks = task_classes(params["labels"], held_out)
     view_ids, features = load_features([str(d) for d in store_dirs])
-    data = build_run_data(read_tsv(views), read_tsv(manifest), view_ids, features, tasks, splits=read_tsv(splits),
+    manifest_table, splits_table = read_tsv(manifest), read_tsv(splits)
+    data = build_run_data(read_tsv(views), manifest_table, view_ids, features, tasks, splits=splits_table,
                           held_out=held_out)
     run = params["run"]
     log.info("training %s", "/".join(str(v) for v in run.values()))
     loss = resolve_drw_epoch(params["loss"], int(params["experiment"]["epochs"]))
     if loss.get("drw_epoch") is not None:
         log.info("deferred re-weighting from epoch %d of %d", loss["drw_epoch"], params["experiment"]["epochs"])
-    model, history = train_heads(data, params["architecture"], loss, params["experiment"],
-                                 seed=int(run["seed"]), device=params["training"].get("device", "auto"))
+    def fit(rows):
+        return train_heads(rows, params["architecture"], loss, params["experiment"],
+                           seed=int(run["seed"]), device=params["training"].get("device", "auto"))
+
+    semi = params["experiment"].get("semi_supervised")
+    if semi:  # the pool gated by this run's supervised model, then retrained with pseudo-labels
+        model, history, pseudo_labels = semi_supervised_fit(data, manifest_table, splits_table, view_ids, features, semi,
+                                                            fit, float(params["ood"]["tpr"]))
+    else:
+        (model, history), pseudo_labels = fit(data), empty_table()
     out = Path(out_dir)
     save_head(model, out / "model.pt")
     write_tsv(history, out / "history.tsv")
+    write_tsv(pseudo_labels, out / "semi_supervised.tsv")
     return write_run_outputs(out, run, prediction_table(model, data), tasks, unk_column=_unk_column(params))
 
 

@@ -79,6 +79,15 @@ def isic_archives(www: Path, n: int = 6) -> dict[str, str]:
     return {name: sha256(www / name) for name in names}
 
 
+def isic_test_archive(www: Path, n: int = 4) -> str:
+    """ISIC_2019_Test_Input.zip (the unlabeled pool: images and a licence file); returns its sha256."""
+    with zipfile.ZipFile(www / "ISIC_2019_Test_Input.zip", "w") as zf:
+        for i in range(n):
+            zf.writestr(f"ISIC_2019_Test_Input/ISIC_{900 + i:07d}.jpg", jpeg_bytes(100 + i))
+        zf.writestr("ISIC_2019_Test_Input/LICENSE.txt", "CC-BY-NC")
+    return sha256(www / "ISIC_2019_Test_Input.zip")
+
+
 def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 

@@ -20,7 +20,7 @@ include: "{repo}/rules/data.smk"
 
 def _config(repo: Path) -> dict:
     config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
-    config["data"]["demo"].update(image_size=48, not_skin=6, ood=4,
+    config["data"]["demo"].update(image_size=48, not_skin=6, ood=4, unlabeled=4,
                                   class_counts={"MEL": 9, "NV": 15, "BCC": 6, "AK": 6, "BKL": 6, "DF": 6, "VASC": 6, "SCC": 6})
     config["balancing"]["smart"].update(caps={"NV": 6}, augment_to=8)
     return config
@@ -46,8 +46,9 @@ def test_demo_flows_into_manifest_splits_and_views(workflow):
     data = workflow / "results" / "data"
     counts = read_tsv(data / "counts.tsv").set_index("source")
     assert counts.loc["lesion", "used"] == "60" and counts.loc["not_skin", "used"] == "6" and counts.loc["ood", "used"] == "4"
+    assert counts.loc["unlabeled", "used"] == "4"  # data.unlabeled_dir: the demo's results/data/unlabeled
     splits = read_tsv(data / "splits.tsv")
-    assert len(splits) == 70
+    assert len(splits) == 74 and (splits["split"] == "unlabeled").sum() == 4
     smart = read_tsv(data / "views" / "smart.tsv")
     assert (smart.loc[smart["copy"] != "0", "split"] == "train").all() and (smart["copy"] != "0").any()
     balance = read_tsv(data / "balance" / "smart.tsv").set_index("class")

@@ -125,3 +125,25 @@ def test_near_ood_is_clinical_skin_without_a_dermoscope_field(kind):
         assert corners.mean() > 60, (kind, i)  # a dermoscope darkens the corners to a sixth
         skin_like = np.min(np.linalg.norm(pixels[..., None, :] - SKIN_TONES[None, None], axis=-1), axis=-1) < 45
         assert 0.2 < skin_like.mean() < 0.98, (kind, i, skin_like.mean())
+
+
+def test_the_unlabeled_pool_has_new_lesions_of_every_class_and_ood_and_not_skin_pictures(tmp_path):
+    from samderm.data.demo import unlabeled_plan
+
+    cfg = {**CFG, "unlabeled": 20}
+    plan = unlabeled_plan(cfg)
+    assert len(plan) == 20
+    assert {c for kind, c in plan if kind == "lesion"} == set(CFG["class_counts"])
+    assert sum(kind == "lesion" for kind, _ in plan) == 15 and {k for k, _ in plan} == {"lesion", "ood", "not_skin"}
+    for n in range(30):  # any size, even fewer lesions than classes
+        assert len(unlabeled_plan({**CFG, "unlabeled": n})) == n
+    first, second = tmp_path / "a", tmp_path / "b"
+    for root in (first, second):
+        generate_demo(root / "isic2019", root / "not_skin", root / "ood", cfg, unlabeled_dir=root / "unlabeled")
+    assert _digests(first / "unlabeled") == _digests(second / "unlabeled") and len(_digests(first / "unlabeled")) == 20
+    labelled = {d for name, d in _digests(first).items() if not name.startswith("unlabeled")}
+    assert not labelled & set(_digests(first / "unlabeled").values())  # new pictures, none a copy of a labelled one
+    manifest, counts = build_manifest(**isic.layout(first / "isic2019"), not_skin_dir=first / "not_skin",
+                                      ood_dir=first / "ood", labels_cfg=LABELS, bad_images="fail",
+                                      unlabeled_dir=first / "unlabeled")
+    assert counts.set_index("source").loc["unlabeled", "used"] == 20

@@ -171,3 +171,29 @@ def test_bad_label_maps_name_the_key(isic_layout, folders, labels_cfg, labels_pa
     isic_layout.add("a", "NV")
     with pytest.raises(ValueError, match=message):
         _build(isic_layout, folders, {**labels_cfg, **labels_patch})
+
+
+def test_unlabeled_folder_rows_are_checked_like_the_others_and_counted(isic_layout, folders, labels_cfg, tmp_path):
+    isic_layout.add("ISIC_1", "MEL")
+    pool = tmp_path / "pool"
+    write_image(pool / "a.jpg", seed=300)
+    write_image(pool / "batch2" / "b.png", seed=301)
+    (pool / "broken.jpg").write_bytes(b"not an image")
+    manifest, counts = _build(isic_layout, folders, labels_cfg, unlabeled_dir=pool)
+    rows = manifest[manifest["source"] == "unlabeled"].set_index("image_id")
+    assert sorted(rows.index) == ["unlabeled__a", "unlabeled__batch2__b", "unlabeled__broken"]
+    assert rows.loc["unlabeled__a", "status"] == "ok" and rows.loc["unlabeled__a", "lesion_class"] == ""
+    assert rows.loc["unlabeled__broken", "status"] == "rejected" and rows.loc["unlabeled__broken", "reason"]
+    assert counts.set_index("source").loc["unlabeled", ["found", "used", "rejected"]].tolist() == [3, 2, 1]
+    assert _reconciles(counts)
+    _, without = _build(isic_layout, folders, labels_cfg)
+    assert "unlabeled" not in set(without["source"])  # no unlabeled folder, no row
+
+
+def test_an_unlabeled_image_that_is_also_an_ood_image_is_refused(isic_layout, folders, labels_cfg, tmp_path):
+    isic_layout.add("ISIC_1", "MEL")
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    (pool / "copy.png").write_bytes((folders[1] / "sub" / "flower0.png").read_bytes())
+    with pytest.raises(ValueError, match="both labelled and unlabeled"):
+        _build(isic_layout, folders, labels_cfg, unlabeled_dir=pool)

@@ -127,3 +127,15 @@ def test_a_split_of_fraction_zero_needs_no_group(caplog):
         split = grouped_stratified_split(labels, groups, {"train": 0.8, "val": 0.0, "test": 0.2}, 0)
     assert caplog.text == ""
     assert set(split[labels == "DF"]) == {"train", "test"} and "val" not in set(split)
+
+
+def test_unlabeled_rows_get_their_own_split_and_leave_the_labelled_split_unchanged():
+    manifest = synthetic_manifest()
+    pool = pd.DataFrame([{"image_id": f"unlabeled__{i}", "source": "unlabeled", "lesion_class": "", "lesion_id": f"solo_u{i}",
+                          "status": "ok", "category": "pool", "group_id": f"solo_u{i}"} for i in range(9)])
+    with_pool = make_splits(pd.concat([manifest, pool], ignore_index=True), CFG)
+    split = with_pool.set_index("image_id")["split"]
+    assert (split[pool["image_id"]] == "unlabeled").all()
+    assert not set(split.drop(pool["image_id"])) & {"unlabeled"}
+    pd.testing.assert_frame_equal(with_pool[~with_pool["image_id"].isin(pool["image_id"])].reset_index(drop=True),
+                                  make_splits(manifest, CFG))

@@ -16,7 +16,8 @@ from samderm.train.fit import HISTORY_COLUMNS
 
 from .conftest import EXPERIMENT, LABELS, synthetic_tables
 
-FILES = ["model.pt", "metrics.json", "predictions.tsv", "history.tsv", "isic_submission.csv", "isic_ground_truth.csv"]
+FILES = ["model.pt", "metrics.json", "predictions.tsv", "history.tsv", "isic_submission.csv", "isic_ground_truth.csv",
+         "semi_supervised.tsv"]
 
 
 def params(arch: str) -> dict:
@@ -126,3 +127,10 @@ def test_ldam_drw_starts_reweighting_at_80_percent_of_the_experiment_epochs(inpu
     with caplog.at_level("INFO", logger="samderm.train.run"):
         train_run(inputs["manifest"], inputs["splits"], inputs["views"], inputs["store_dirs"], run_params, tmp_path)
     assert "deferred re-weighting from epoch 8 of 10" in caplog.text
+
+
+def test_a_supervised_run_writes_an_empty_semi_supervised_table(runs):
+    from samderm.train.semi_supervised import COLUMNS
+
+    table = read_tsv(runs / "parallel" / "semi_supervised.tsv")
+    assert list(table.columns) == COLUMNS and table.empty

@@ -18,6 +18,14 @@ CASES = {
         "matrix: {experiments: [exp1], losses: [wce, hinge], architectures: [parallel]}",
         ["matrix.losses[1]", "unknown loss 'hinge'"],
     ),
+    "semi-supervised experiment without unlabeled images": (
+        "data: {unlabeled_dir: null}",
+        ["experiments.exp1_ssl.semi_supervised: needs unlabeled images; set data.unlabeled_dir"],
+    ),
+    "unknown semi-supervised method": (
+        "experiments: {exp1_ssl: {balancing: original, semi_supervised: {method: mixmatch}}}",
+        ["semi_supervised", "method", "mixmatch"],
+    ),
     "unknown architecture": (
         "matrix: {experiments: [exp1], losses: [wce], architectures: [transformer]}",
         ["matrix.architectures[0]", "unknown architecture 'transformer'"],
@@ -134,11 +142,11 @@ def test_categories_missing_from_an_unpacked_set_are_named(repo, tmp_path):
     from snakemake.utils import validate
 
     validate(config, str(repo / "config/schema.yaml"))
-    for folder in ("isic", "ns"):
+    for folder in ("isic", "ns", "pool"):
         (tmp_path / folder).mkdir()
     (tmp_path / "raw/dtd/dtd/images/banded").mkdir(parents=True)
     config["data"].update(source="isic2019", isic2019={"root": "isic", "masks": None}, not_skin_dir="ns",
-                          ood_dir="ood", public={"seed": 0, "not_skin": {}, "ood": {"dtd": {"categories": ["banded", "bandd"]}}})
+                          ood_dir="ood", unlabeled_dir="pool", public={"seed": 0, "not_skin": {}, "ood": {"dtd": {"categories": ["banded", "bandd"]}}})
     config["data"]["download"]["dir"] = "raw"
     assert config_problems(config, root=tmp_path) == [
         "data.public.ood.dtd.categories: unknown dtd categories ['bandd']"]

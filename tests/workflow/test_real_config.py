@@ -13,10 +13,10 @@ import pytest
 
 from samderm.io import read_tsv
 from tests.conftest import SNAKEMAKE, copy_workflow, snakemake
-from tests.data.public_fixtures import LoopbackServer, dtd_archive, isic_archives, places365_archives
+from tests.data.public_fixtures import LoopbackServer, dtd_archive, isic_archives, isic_test_archive, places365_archives
 
 REAL = ["--configfile", "config/isic2019.yaml"]
-DOWNLOAD_RULES = {"download_isic2019", "download_places365", "download_dtd", "download_checkpoint"}
+DOWNLOAD_RULES = {"download_isic2019", "download_isic2019_test", "download_places365", "download_dtd", "download_checkpoint"}
 # which rules run where snakemake runs (workflow.is_local needs a non-local executor, so ask the rule set)
 LOCAL_RULES = textwrap.dedent("""
     import json, sys
@@ -41,6 +41,8 @@ def test_the_shipped_real_config_names_every_missing_checksum_before_any_job(tmp
         "- encoders.base_plus.sha256: missing (a download is kept only if it matches: give the sha256sum of the file you trust)",
         *(f"- data.download.isic2019.files.{key}.sha256: missing (a download is kept only if it matches: "
           "give the sha256sum of the file you trust)" for key in ("images", "ground_truth", "metadata")),
+        "- data.download.isic2019_test.sha256: missing (a download is kept only if it matches: give the sha256sum of "
+        "the file you trust)",
     ], output[-3000:]  # Places365 and DTD pass on their publishers' md5
 
 
@@ -50,6 +52,7 @@ def public_study(tmp_path_factory):
     work = copy_workflow(tmp_path_factory.mktemp("real"))
     www = tmp_path_factory.mktemp("www")
     isic, places, dtd_md5 = isic_archives(www), places365_archives(www), dtd_archive(www)
+    isic_test = isic_test_archive(www)
     (www / "sam2.1_hiera_tiny.pt").write_bytes(b"not a real checkpoint")
     with LoopbackServer(www) as server:
         base = server.url
@@ -65,6 +68,7 @@ def public_study(tmp_path_factory):
                                             "filelist": {"url": f"{base}/filelist_places365-standard.tar",
                                                          "md5": places["filelist_places365-standard.tar"]}}},
                     "dtd": {"url": f"{base}/dtd-r1.0.1.tar.gz", "md5": dtd_md5},
+                    "isic2019_test": {"url": f"{base}/ISIC_2019_Test_Input.zip", "sha256": isic_test},
                 },
             },
             "encoders": {"tiny": {"url": f"{base}/sam2.1_hiera_tiny.pt",
@@ -98,10 +102,12 @@ def test_public_sources_fill_the_manifest_with_the_configured_numbers(public_stu
     snakemake(work, "results/data/manifest.tsv", "--cores", "1", *REAL, "loopback.yaml")
     counts = read_tsv(work / "results/data/counts.tsv").set_index("source")
     # not-skin: 2 scenes x 2; OOD: the 3 other scenes x 1 + 3 textures x 2
-    assert counts["used"].astype(int).to_dict() == {"lesion": 6, "not_skin": 4, "ood": 9}
+    assert counts["used"].astype(int).to_dict() == {"lesion": 6, "not_skin": 4, "ood": 9, "unlabeled": 4}
     manifest = read_tsv(work / "results/data/manifest.tsv")
     ood = manifest[manifest["source"] == "ood"]
     assert sorted({p.split("/")[2] for p in ood["path"]}) == ["airfield", "banded", "bazaar_outdoor", "canyon",
                                                               "cracked", "woven"]
     assert (manifest["group_id"] != "").all() and (work / "results/data/near_duplicates.tsv").is_file()
+    unlabeled = manifest[manifest["source"] == "unlabeled"]  # the ISIC 2019 test images, unpacked into data.unlabeled_dir
+    assert sorted(unlabeled["image_id"]) == [f"unlabeled__ISIC_2019_Test_Input__ISIC_{900 + i:07d}" for i in range(4)]
     assert not (work / "data/downloads/.partial/places365").exists()
