@@ -42,7 +42,11 @@ rule bundle_models:
         mem_mb=2000,
         runtime=10,
     params:
-        config=config,
+        # the study's config without predict.images/name/masks/device: predicting never rebuilds the bundle
+        config={
+            **{k: v for k, v in config.items() if k != "predict"},
+            "predict": {k: config["predict"].get(k) for k in ("models", "gate")},
+        },
         results="results",
     script:
         "../scripts/bundle_models.py"
