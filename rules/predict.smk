@@ -1,29 +1,6 @@
 # The study's chosen pipeline as a portable bundle, and that bundle applied to new images.
 
 
-def bundle_inputs(wildcards):
-    """What the bundle reads: the tables it selects on, trained heads, OOD tuning and image stores."""
-    trained = [
-        n
-        for n, a in config["architectures"].items()
-        if a["type"] in ("parallel", "multihead")
-    ]
-    stores = sorted(
-        {
-            f"results/features/{r.feature_set}/{r.crop}/images"
-            for r in RUNS
-            if r.architecture in trained
-        }
-    )
-    return {
-        "models": [f"{d}/model.pt" for d in run_dirs(trained)],
-        "tuning": [f"{d}/tuning.tsv" for d in ood_dirs()],
-        "gate": [f"{d}/gate.tsv" for d in ood_dirs()],
-        "stores": store_files(stores),
-        "views": [f"results/data/views/{b}.tsv" for b in REPORT_BALANCINGS],
-    }
-
-
 rule bundle_models:
     input:
         unpack(bundle_inputs),
@@ -47,7 +24,6 @@ rule bundle_models:
             **{k: v for k, v in config.items() if k != "predict"},
             "predict": {k: config["predict"].get(k) for k in ("models", "gate")},
         },
-        results="results",
     script:
         "../scripts/bundle_models.py"
 
