@@ -301,3 +301,13 @@ def bundle_inputs(wildcards):
         "stores": store_files(stores),
         "views": [f"results/data/views/{b}.tsv" for b in REPORT_BALANCINGS],
     }
+
+
+def predict_images_input(wildcards):
+    """The predict rule's images: predict.images, which only the command line sets."""
+    images = config["predict"]["images"]
+    if not images:
+        raise WorkflowError(
+            "snakemake predict needs images: --config predict='{images: DIR, name: NAME}'"
+        )
+    return images

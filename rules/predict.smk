@@ -28,28 +28,27 @@ rule bundle_models:
         "../scripts/bundle_models.py"
 
 
-PREDICT = config["predict"]
+PREDICT_DIR = f"results/predict/{config['predict']['name']}"
 
-if PREDICT["images"]:
 
-    rule predict:
-        input:
-            bundle="results/models/bundle.json",
-            images=PREDICT["images"],
-        output:
-            predictions=f"results/predict/{PREDICT['name']}/predictions.tsv",
-            bad=f"results/predict/{PREDICT['name']}/bad_images.tsv",
-            counts=f"results/predict/{PREDICT['name']}/counts.json",
-            page=f"results/predict/{PREDICT['name']}/index.html",
-        log:
-            f"results/logs/predict/{PREDICT['name']}.log",
-        conda:
-            "../envs/samderm.yaml"
-        threads: 1
-        resources:
-            mem_mb=4000,
-            runtime=60,
-        params:
-            predict=PREDICT,
-        script:
-            "../scripts/predict_images.py"
+rule predict:
+    input:
+        bundle="results/models/bundle.json",
+        images=predict_images_input,
+    output:
+        predictions=f"{PREDICT_DIR}/predictions.tsv",
+        bad=f"{PREDICT_DIR}/bad_images.tsv",
+        counts=f"{PREDICT_DIR}/counts.json",
+        page=f"{PREDICT_DIR}/index.html",
+    log:
+        f"results/logs/predict/{config['predict']['name']}.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        predict=config["predict"],
+    script:
+        "../scripts/predict_images.py"
