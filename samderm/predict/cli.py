@@ -13,6 +13,7 @@ from samderm.logs import setup_logging
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", help="an image file or a folder of images (searched recursively)")
     parser.add_argument("--bundle", default="results/models", help="the study's model bundle (default results/models)")
+    parser.add_argument("--study", default=None, help="a study's results folder: the same as --bundle STUDY/models")
     parser.add_argument("--out", default=None, help="output folder (default results/predict/<name of IMAGES>)")
     parser.add_argument("--checkpoint", action="append", default=[], metavar="ENCODER=FILE",
                         help="the encoder's weights file where the recorded path does not reach it (sha256-checked)")
@@ -32,9 +33,10 @@ def run(args: argparse.Namespace) -> int:
         if not sep:
             raise SystemExit(f"--checkpoint {item!r}: write ENCODER=FILE")
         checkpoints[name] = path
+    bundle = Path(args.study) / "models" if args.study else Path(args.bundle)
     out = Path(args.out) if args.out else Path("results/predict") / Path(args.images).resolve().stem
     try:
-        counts = predict_images(args.images, args.bundle, out, checkpoints, args.masks, args.device, args.threads,
+        counts = predict_images(args.images, bundle, out, checkpoints, args.masks, args.device, args.threads,
                                 args.batch_size)
     except (BundleError, FileNotFoundError) as err:
         logging.getLogger("samderm").error("%s", err)

@@ -102,7 +102,7 @@ def test_bad_files_are_listed_with_their_reason_and_counts_reconcile(tiny_study,
     (folder / "notes.jpg").write_text("not an image\n")
     good.convert("CMYK").save(folder / "cmyk.jpg")
     out = tmp_path / "out"
-    counts = main(["predict", str(folder), "--bundle", str(tiny_study["bundle"]), "--out", str(out),
+    counts = main(["predict", str(folder), "--study", str(tiny_study["bundle"].parent), "--out", str(out),
                    "--masks", str(tiny_study["masks"])])
     assert counts == 0
     counts = read_json(out / "counts.json")
