@@ -95,8 +95,8 @@ def write_bundle(out_dir: str | Path, heads: Mapping[str, HeadSpec], gate: GateS
                        "selection": spec.selection}
     shutil.copyfile(gate.model, out / "heads" / "gate.pt")
     if needs_fit_rows(gate.detector):
-        rows = {"features": torch.as_tensor(np.asarray(gate.fit_features, np.float32)),
-                "labels": torch.as_tensor(np.asarray(gate.fit_labels, np.int64))}
+        rows = {"features": torch.from_numpy(np.array(gate.fit_features, np.float32)),  # a copy: stores are read-only maps
+                "labels": torch.from_numpy(np.array(gate.fit_labels, np.int64))}
     else:
         rows = {"features": torch.zeros(0, 0), "labels": torch.zeros(0, dtype=torch.int64)}
     with atomic_path(out / "gate_fit.pt") as tmp:
