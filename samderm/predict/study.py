@@ -88,8 +88,10 @@ def bundle_study(config: Mapping[str, Any], out_dir: str | Path, results: str | 
     chosen = (config.get("predict") or {})
     named = chosen.get("models") or {}
     trained = [n for n, a in config["architectures"].items() if a["type"] in ("parallel", "multihead")]
+    # experiments.<e>.held_out_classes: such runs never saw some lesion classes, so they serve no new image
+    held_out = [e for e, x in config["experiments"].items() if x.get("held_out_classes")]
     tidy = read_runs(results / "tables" / "runs.tsv")
-    tidy = tidy[tidy["architecture"].isin(trained)]
+    tidy = tidy[tidy["architecture"].isin(trained) & ~tidy["experiment"].isin(held_out)]
     metric = config["report"]["selection_metric"]
     calibration = read_calibration(results / "tables" / "calibration_runs.tsv")
     runs = {t: named_run(named[t], f"predict.models.{t}") if named.get(t) else best_run(tidy, t, metric) for t in TASKS}
@@ -101,6 +103,10 @@ def bundle_study(config: Mapping[str, Any], out_dir: str | Path, results: str | 
         gate_run, gate_why = best_run(tidy[tidy["architecture"].isin(config["ood"]["architectures"])], "lesion", metric)
     ood_dir = results / "ood" / gate_run.path
     head, detector, params, threshold, why = choose_gate(ood_dir, gate_cfg)
+    for key, run in [*((f"predict.models.{t}", r) for t, (r, _) in runs.items()), ("predict.gate.run", gate_run)]:
+        if run.experiment in held_out:
+            raise BundleError(f"{key}: experiment {run.experiment} holds out lesion classes "
+                              f"{config['experiments'][run.experiment]['held_out_classes']}; bundle a run that saw all")
 
     def temperature(run: Run, task: str) -> float | None:
         rows = calibration[(calibration[RUN_KEYS] == pd.Series(run.as_dict())).all(axis=1) & (calibration["task"] == task)]

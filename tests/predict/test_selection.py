@@ -71,3 +71,21 @@ def test_gate_named_in_the_config(ood_dir):
 def test_only_feature_detectors_keep_fit_rows():
     assert [d for d in ("msp", "odin", "energy", "maxlogit", "gen") if needs_fit_rows(d)] == []
     assert all(needs_fit_rows(d) for d in ("mahalanobis", "relative_mahalanobis", "knn", "vim"))
+
+
+def test_held_out_class_experiments_are_never_bundled(tmp_path):
+    from samderm.predict.study import bundle_study
+
+    tables = tmp_path / "results" / "tables"
+    tables.mkdir(parents=True)
+    table = tidy({("wce", 0): (0.5, 0.5)})
+    write_tsv(table.assign(experiment="open"), tables / "runs.tsv")
+    write_tsv(pd.DataFrame(columns=["experiment", "loss", "architecture", "crop", "encoder", "pooling", "resolution",
+                                    "seed", "task", "temperature", "split", "metric", "before", "after"]),
+              tables / "calibration_runs.tsv")
+    config = {"architectures": {"parallel": {"type": "parallel"}}, "report": {"selection_metric": "macro_f1"},
+              "experiments": {"open": {"held_out_classes": ["DF"]}}, "ood": {"architectures": ["parallel"]},
+              "predict": {"models": {t: "open/wce/parallel/full/tiny-mean-r256/seed0" for t in ("skin", "malignancy")}}}
+    # the only runs are held out: nothing to choose the lesion head from
+    with pytest.raises(BundleError, match="no lesion rows"):
+        bundle_study(config, tmp_path / "models", tmp_path / "results")
