@@ -20,6 +20,7 @@ include: "rules/ood.smk"
 include: "rules/report.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
+include: "rules/predict.smk"
 
 
 onsuccess:
@@ -30,3 +31,4 @@ rule all:
     default_target: True
     input:
         REPORT_TARGETS,
+        "results/models/bundle.json",

@@ -310,3 +310,35 @@ def image_store_files(wildcards):
     return store_files(
         [f"results/features/{w.encoder}-{w.pooling}-r{w.res}/{w.crop}/images"]
     )
+
+
+# --- the model bundle (rules/predict.smk) -------------------------------------------
+
+
+def bundle_inputs(wildcards):
+    """What the bundle reads: the tables it selects on, trained heads, OOD tuning and image stores."""
+    trained = TRAINED_ARCHS.split("|")
+    stores = sorted(
+        {
+            f"results/features/{r.feature_set}/{r.crop}/images"
+            for r in RUNS
+            if r.architecture in trained
+        }
+    )
+    return {
+        "models": [f"{d}/model.pt" for d in run_dirs(trained)],
+        "tuning": [f"{d}/tuning.tsv" for d in ood_dirs()],
+        "gate": [f"{d}/gate.tsv" for d in ood_dirs()],
+        "stores": store_files(stores),
+        "views": [f"results/data/views/{b}.tsv" for b in REPORT_BALANCINGS],
+    }
+
+
+def predict_images_input(wildcards):
+    """The predict rule's images: predict.images, which only the command line sets."""
+    images = config["predict"]["images"]
+    if not images:
+        raise WorkflowError(
+            "snakemake predict needs images: --config predict='{images: DIR, name: NAME}'"
+        )
+    return images

@@ -40,6 +40,7 @@ def train_run(manifest: str | Path, splits: str | Path, views: str | Path, store
     loss = resolve_drw_epoch(params["loss"], int(params["experiment"]["epochs"]))
     if loss.get("drw_epoch") is not None:
         log.info("deferred re-weighting from epoch %d of %d", loss["drw_epoch"], params["experiment"]["epochs"])
+
     def fit(rows):
         return train_heads(rows, params["architecture"], loss, params["experiment"],
                            seed=int(run["seed"]), device=params["training"].get("device", "auto"))
