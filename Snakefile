@@ -19,6 +19,7 @@ include: "rules/train.smk"
 include: "rules/ood.smk"
 include: "rules/report.smk"
 include: "rules/tables.smk"
+include: "rules/statistics.smk"
 include: "rules/figures.smk"
 include: "rules/predict.smk"
 

@@ -1,4 +1,6 @@
-# What the report rules share (rules/tables.smk, rules/figures.smk) and every file the report shows:
+from samderm.report.semi_supervised import supervised_twin
+
+# What the report rules share (rules/tables.smk, rules/statistics.smk, rules/figures.smk) and every file the report shows:
 # summary tables (csv/md/tex/html), figures (png/svg); `snakemake --report` shows the .html and .png.
 REPORT_EXPERIMENTS = list(dict.fromkeys(r.experiment for r in RUNS))
 REPORT_BALANCINGS = list(dict.fromkeys(balancing_of(e) for e in REPORT_EXPERIMENTS))
@@ -87,3 +89,29 @@ if SEMI_SUPERVISED_EXPERIMENTS:
     REPORT_TARGETS += [
         f"results/tables/semi_supervised{ext}" for ext in TABLE_FORMATS + [".html"]
     ]
+
+SEMI_SUPERVISED_TWINS = {
+    e: supervised_twin(config["experiments"], e, REPORT_EXPERIMENTS)
+    for e in SEMI_SUPERVISED_EXPERIMENTS
+}
+# trained semi-supervised runs (ensembles average their members and write no pool table)
+SEMI_SUPERVISED_RUNS = [
+    r
+    for r in RUNS
+    if r.experiment in SEMI_SUPERVISED_EXPERIMENTS
+    and config["architectures"][r.architecture]["type"] != "ensemble"
+]
+
+
+def semi_supervised_predictions():
+    """predictions.tsv of the semi-supervised runs and of their supervised twins (when in the matrix)."""
+    paths = {str(r.path) for r in RUNS}
+    out = []
+    for r in SEMI_SUPERVISED_RUNS:
+        twin = SEMI_SUPERVISED_TWINS[r.experiment]
+        twin_path = r.path.replace(r.experiment, twin, 1) if twin else None
+        out += [f"results/runs/{r.path}/predictions.tsv"]
+        out += (
+            [f"results/runs/{twin_path}/predictions.tsv"] if twin_path in paths else []
+        )
+    return out
