@@ -13,6 +13,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from samderm.data.splits import NEAR  # a held-out class is near OOD (the open-set protocol)
+from samderm.ood.sets import HELD_OUT_PREFIX
+
 REJECTED_NOT_SKIN = "rejected_not_skin"
 REJECTED_OOD = "rejected_ood"
 REJECTIONS = (REJECTED_NOT_SKIN, REJECTED_OOD)
@@ -24,8 +27,6 @@ OUTCOME_COLUMNS = [*GROUP_KEYS, "outcome", "n", "n_group", "fraction"]
 CLASS_COLUMNS = ["lesion_class", "n_test", REJECTED_NOT_SKIN, REJECTED_OOD, "accepted", "accepted_correct",
                  "rejected_fraction", "not_skin_fraction", "ood_fraction", "accuracy_accepted"]
 CURVE_COLUMNS = ["max_score", "coverage", "risk", "n_accepted", "n_errors", "aurc"]
-HELD_OUT_PREFIX = "held_out:"
-NEAR = "near"  # a held-out class is near OOD (the open-set protocol)
 SOURCES = ("lesion", "not_skin", "ood")
 
 
