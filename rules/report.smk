@@ -1,3 +1,5 @@
+import dataclasses
+
 from samderm.report.semi_supervised import supervised_twin
 
 # What the report rules share (rules/tables.smk, rules/statistics.smk, rules/figures.smk) and every file the report shows:
@@ -105,13 +107,14 @@ SEMI_SUPERVISED_RUNS = [
 
 def semi_supervised_predictions():
     """predictions.tsv of the semi-supervised runs and of their supervised twins (when in the matrix)."""
-    paths = {str(r.path) for r in RUNS}
     out = []
     for r in SEMI_SUPERVISED_RUNS:
         twin = SEMI_SUPERVISED_TWINS[r.experiment]
-        twin_path = r.path.replace(r.experiment, twin, 1) if twin else None
+        twin_run = dataclasses.replace(r, experiment=twin) if twin else None
         out += [f"results/runs/{r.path}/predictions.tsv"]
         out += (
-            [f"results/runs/{twin_path}/predictions.tsv"] if twin_path in paths else []
+            [f"results/runs/{twin_run.path}/predictions.tsv"]
+            if twin_run in RUNS
+            else []
         )
     return out
