@@ -11,6 +11,11 @@ costs); the CPU seconds column is the robust one on a shared machine.
 
     .venv/bin/python benchmarks/train.py [--epochs 20] [--threads 1] [--batch-sizes 64 256] [--losses wce lmf]
 
+A ``train_heads`` job of config/isic2019.yaml at full length (its longest experiment, SAM2's 512
+meanmax features, no side by side):
+
+    .venv/bin/python benchmarks/train.py --configfile config/isic2019.yaml --experiment exp5 --dim 512 --batch-sizes
+
 Measured 2026-11-29 with ``--epochs 20 --threads 1 --batch-sizes 64 256 --losses`` on the shared
 2-core machine (load about 2.5): MLPClassifier time / ours 1.03 (CPU 1.07) at batch 64 (ours 4.1 s)
 and 1.14 (CPU 1.14) at batch 256 (ours 2.1 s); test macro-F1 0.658 and 0.654 vs 0.579 and 0.564.
@@ -33,6 +38,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from snakemake.utils import update_config
 from threadpoolctl import threadpool_limits
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,22 +121,27 @@ def lesion_side_by_side(data, config, experiment, batch_size: int, repeats: int)
 
 
 def main() -> None:
-    config = yaml.safe_load(CONFIG.read_text())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configfile", type=Path, help="over config/config.yaml, as snakemake's --configfile")
+    parser.add_argument("--dim", type=int, default=256, help="feature dimension (SAM2 meanmax pooling: 512)")
     parser.add_argument("--experiment", default="exp1")
     parser.add_argument("--epochs", type=int, help="override the experiment's epochs")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256],
-                        help="side by side at each (64: the demo's exp1, 256: config/isic2019.yaml's exp1)")
+    parser.add_argument("--batch-sizes", type=int, nargs="*", default=[64, 256],
+                        help="side by side at each (64: the demo's exp1, 256: config/isic2019.yaml's exp1); none: skip")
     parser.add_argument("--repeats", type=int, default=1, help="time each side this often, keep the fastest")
-    parser.add_argument("--losses", nargs="*", default=list(config["matrix"]["losses"]), help="none: side by side only")
+    parser.add_argument("--losses", nargs="*", help="default: the config's matrix.losses; none: side by side only")
     parser.add_argument("--archs", nargs="+", default=["parallel", "multihead"])
     parser.add_argument("--threads", type=int, default=1, help="threads of every side (a train_heads job has 1)")
     args = parser.parse_args()
+    config = yaml.safe_load(CONFIG.read_text())
+    if args.configfile:
+        update_config(config, yaml.safe_load(args.configfile.read_text()))
+    losses = config["matrix"]["losses"] if args.losses is None else args.losses
     logging.basicConfig(level=logging.WARNING)
     experiment = dict(config["experiments"][args.experiment])
     if args.epochs:
         experiment["epochs"] = args.epochs
-    manifest, views, ids, features = synthetic()
+    manifest, views, ids, features = synthetic(dim=args.dim)
     labels = {"lesion_classes": list(ISIC2019), "unk": "drop"}
     print(f"{len(ids)} rows x {features.shape[1]} features; experiment {args.experiment}: epochs {experiment['epochs']}, "
           f"lr {experiment['lr']}, patience {experiment['patience']}; {args.threads} thread(s) on every side\n")
@@ -140,17 +151,18 @@ def main() -> None:
         data = build_run_data(views, manifest, ids, features, lesion_only)
         # one untimed epoch of every side first: each pays its process's first-call costs (allocator,
         # BLAS buffers) there, not in the first timed side alone
-        lesion_side_by_side(data, config, {**experiment, "epochs": 1}, args.batch_sizes[0], repeats=1)
-        print("lesion task only (8 classes), test macro-F1:")
-        print(f"{'method':40s} {'batch':>6s} {'seconds':>8s} {'CPU s':>7s} {'epochs':>7s} {'time / ours':>12s} "
-              f"{'CPU / ours':>11s} {'macro-F1':>9s}")
+        for batch_size in args.batch_sizes[:1]:
+            lesion_side_by_side(data, config, {**experiment, "epochs": 1}, batch_size, repeats=1)
+            print("lesion task only (8 classes), test macro-F1:")
+            print(f"{'method':40s} {'batch':>6s} {'seconds':>8s} {'CPU s':>7s} {'epochs':>7s} {'time / ours':>12s} "
+                  f"{'CPU / ours':>11s} {'macro-F1':>9s}")
         for batch_size in args.batch_sizes:
             rows = lesion_side_by_side(data, config, experiment, batch_size, args.repeats)
             base, base_cpu = rows[0][1], rows[0][2]
             for name, seconds, cpu, epochs, f1 in rows:
                 print(f"{name:40s} {batch_size:6d} {seconds:8.1f} {cpu:7.1f} {epochs:7d} {seconds / base:12.2f} "
                       f"{cpu / base_cpu:11.2f} {f1:9.3f}", flush=True)
-        all_tasks(config, experiment, views, manifest, ids, features, labels, args.losses, args.archs)
+        all_tasks(config, experiment, views, manifest, ids, features, labels, losses, args.archs)
 
 
 def all_tasks(config, experiment, views, manifest, ids, features, labels, losses, archs) -> None:

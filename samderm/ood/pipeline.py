@@ -106,7 +106,8 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
         params = _params_text({k: v for k, v in chosen.items() if k in HYPER_PARAMETERS})
         tables["metrics"].append(level_metrics(scores[is_test], evaluation.loc[is_test, "ood_level"].to_numpy()).assign(
             head=head, detector=detector_name, params=params, split="test", protocol=protocol))
-        tables["curves"].append(ood_curves(test_id, test_ood).assign(head=head, detector=detector_name))
+        tables["curves"].append(level_curves(scores[is_test], evaluation.loc[is_test, "ood_level"].to_numpy()).assign(
+            head=head, detector=detector_name))
 
         threshold = gate_threshold(scores[~is_test & is_id], id_recall)
         lesion_test = is_test & is_id & (evaluation["source"] == "lesion").to_numpy()
@@ -132,7 +133,7 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
 
     out = {k: pd.concat(v, ignore_index=True) for k, v in tables.items() if k != "tuning"}
     out["metrics"] = out["metrics"][METRICS_COLUMNS]
-    out["curves"] = out["curves"][["head", "detector", "curve", "x", "y", "threshold"]]
+    out["curves"] = out["curves"][["head", "detector", "ood_level", "curve", "x", "y", "threshold"]]
     for name, columns in END_TO_END.items():
         out[name] = out[name][["head", "detector", "threshold", *[c for c in columns if c != "threshold"]]]
     # integer hyper-parameters stay integers beside the empty cells of detectors without them
@@ -165,19 +166,30 @@ def _scores_of(images, evaluation, scores, detector, features):
     return out
 
 
-def level_metrics(scores: np.ndarray, ood_level: np.ndarray) -> pd.DataFrame:
-    """The metrics of the test scores (in-distribution: ``ood_level`` empty) against each level's OOD
-    images (far, near: those present) and against all of them (``all``): ``ood_level, metric, value,
-    n_id, n_ood``."""
+def _by_level(scores: np.ndarray, ood_level: np.ndarray):
+    """(level, in-distribution scores, that level's OOD scores) for far, near (those present) and all:
+    in-distribution test images have an empty ``ood_level``."""
     is_id = ood_level == ""
-    levels = [lv for lv in OOD_LEVELS if (ood_level == lv).any()] + [ALL_LEVELS]
+    for level in [lv for lv in OOD_LEVELS if (ood_level == lv).any()] + [ALL_LEVELS]:
+        yield level, scores[is_id], scores[~is_id] if level == ALL_LEVELS else scores[ood_level == level]
+
+
+def level_metrics(scores: np.ndarray, ood_level: np.ndarray) -> pd.DataFrame:
+    """The metrics of the test scores against each level's OOD images and against all of them:
+    ``ood_level, metric, value, n_id, n_ood``."""
     frames = []
-    for level in levels:
-        ood_scores = scores[~is_id] if level == ALL_LEVELS else scores[ood_level == level]
-        metrics = ood_metrics(scores[is_id], ood_scores)
+    for level, id_scores, ood_scores in _by_level(scores, ood_level):
+        metrics = ood_metrics(id_scores, ood_scores)
         frames.append(pd.DataFrame({"ood_level": level, "metric": list(metrics), "value": list(metrics.values()),
-                                    "n_id": int(is_id.sum()), "n_ood": len(ood_scores)}))
+                                    "n_id": len(id_scores), "n_ood": len(ood_scores)}))
     return pd.concat(frames, ignore_index=True)
+
+
+def level_curves(scores: np.ndarray, ood_level: np.ndarray) -> pd.DataFrame:
+    """The ROC and precision-recall points of each level, as ``level_metrics`` splits them: ``ood_level,
+    curve, x, y, threshold``."""
+    return pd.concat([ood_curves(id_scores, ood_scores).assign(ood_level=level)
+                      for level, id_scores, ood_scores in _by_level(scores, ood_level)], ignore_index=True)
 
 
 def _head_sets(model, head, manifest, splits, views, lookup, names, held_out_classes=()):

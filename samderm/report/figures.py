@@ -165,7 +165,8 @@ def confusion_figure(runs_tsv: str | Path, metrics_files: Sequence[str | Path], 
 @styled
 def ood_curves_figure(runs_tsv: str | Path, curves_files: Sequence[str | Path], experiment: str, metric: str,
                       png: str | Path, svg: str | Path, baseline: str = "msp") -> None:
-    """ROC and precision-recall curves (OOD positive) of every detector on every head, for the
+    """ROC curves (OOD positive) of every detector on every head, one panel per OOD level (far and near
+    when both are present, then all), and the precision-recall curves of all OOD images, for the
     experiment's best lesion model among the OOD runs (chosen on val), its first seed."""
     tidy = read_runs(runs_tsv)
     by_dir = {str(Path(f).parent): f for f in curves_files if run_from_dir(Path(f).parent).experiment == experiment}
@@ -176,13 +177,17 @@ def ood_curves_figure(runs_tsv: str | Path, curves_files: Sequence[str | Path], 
     curves = read_tsv(path).astype({"x": float, "y": float})
     heads = list(dict.fromkeys(curves["head"]))
     detectors = list(dict.fromkeys(curves["detector"]))
-    fig, axes = new_figure(len(heads), 2, width=4.8, height=4.2)
+    levels = [lv for lv in LEVEL_ORDER if (curves["ood_level"] == lv).any()]
+    if len(levels) == 2:  # one OOD level: its curves are those of all
+        levels = levels[1:]
+    panels = [("roc", level) for level in levels] + [("pr", LEVEL_ORDER[-1])]
+    fig, axes = new_figure(len(heads), len(panels), width=4.8, height=4.2)
     for row, head in enumerate(heads):
-        for col, (curve, xlabel, ylabel) in enumerate((("roc", "false positive rate", "true positive rate"),
-                                                       ("pr", "recall (OOD)", "precision (OOD)"))):
+        for col, (curve, level) in enumerate(panels):
             ax = axes[row, col]
             for i, detector in enumerate(detectors):
-                points = curves[(curves["head"] == head) & (curves["detector"] == detector) & (curves["curve"] == curve)]
+                points = curves[(curves["head"] == head) & (curves["detector"] == detector) & (curves["curve"] == curve)
+                                & (curves["ood_level"] == level)]
                 is_base = detector == baseline
                 ax.plot(points["x"], points["y"], label=detector + (" (baseline)" if is_base else ""), color=colour(i),
                         # past the palette's 8 colours, a dash-dot line tells a reused colour apart
@@ -190,8 +195,11 @@ def ood_curves_figure(runs_tsv: str | Path, curves_files: Sequence[str | Path], 
                         drawstyle="steps-post" if curve == "roc" else "default")
             if curve == "roc":
                 ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
-            ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel=xlabel, ylabel=ylabel,
-                   title=f"{head} head: {'ROC' if curve == 'roc' else 'precision-recall'}")
+                ax.set(xlabel="false positive rate", ylabel="true positive rate")
+            else:
+                ax.set(xlabel="recall (OOD)", ylabel="precision (OOD)")
+            ax.set(xlim=(0, 1), ylim=(0, 1.02),
+                   title=f"{head} head: {'ROC' if curve == 'roc' else 'precision-recall'}, {level} OOD")
             ax.legend(loc="lower right" if curve == "roc" else "lower left", fontsize=8)
     fig.suptitle(f"OOD detectors vs {baseline.upper()}: {_config_text(config)}, seed {run_from_dir(dirs[0]).seed} "
                  "(test split, OOD = positive)", fontsize=10)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from samderm.ood.pipeline import FeatureLookup, level_metrics, score_run
+from samderm.ood.pipeline import FeatureLookup, level_curves, level_metrics, score_run
 from samderm.ood.sets import fit_rows
 
 from .conftest import LESION_CLASSES, OOD_CONFIG, study_tables, train_head
@@ -33,6 +33,21 @@ def test_level_metrics_against_auroc_counted_by_hand():
     assert auroc.loc["near", "value"] == pytest.approx(6.5 / 9) == pytest.approx(auroc_by_pairs(ids, [0.9, 0.4, 0.3]))
     assert auroc.loc["all", "value"] == pytest.approx(auroc_by_pairs(ids, [0.8, 0.2, 0.9, 0.4, 0.3]))
     assert auroc["n_ood"].tolist() == [2, 3, 5] and set(auroc["n_id"]) == {3}
+
+
+def test_each_levels_roc_curve_encloses_its_auroc_counted_by_hand():
+    scores = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.4, 0.3])
+    level = np.array(["", "", "", "far", "far", "near", "near", "near"])
+    curves = level_curves(scores, level)
+    ids = [0.1, 0.4, 0.35]
+    for name, ood in (("far", [0.8, 0.2]), ("near", [0.9, 0.4, 0.3]), ("all", [0.8, 0.2, 0.9, 0.4, 0.3])):
+        roc = curves[(curves["ood_level"] == name) & (curves["curve"] == "roc")]
+        # the area under the points by the trapezoidal rule (a tie is a diagonal step: half its pairs)
+        assert np.trapezoid(roc["y"], roc["x"]) == pytest.approx(auroc_by_pairs(ids, ood)), name
+        pr = curves[(curves["ood_level"] == name) & (curves["curve"] == "pr")]
+        # full recall first reached at the level's lowest OOD score: its OOD images among all flagged there
+        flagged = sum(x >= min(ood) for x in ids + ood)
+        assert pr.loc[pr["x"] == 1, "y"].max() == pytest.approx(len(ood) / flagged), name
 
 
 def test_a_level_without_test_images_has_no_rows():

@@ -74,11 +74,11 @@ def write_ood_run(ood_dir: Path, rng: np.random.Generator) -> None:
             metrics.append({"head": head, "detector": detector, "params": params, "split": "test", "metric": metric,
                             "value": float(rng.uniform(0.5, 1.0)), "n_id": 30, "n_ood": 20,
                             "protocol": "held_out_categories"})
-        for curve in ("roc", "pr"):
+        for level, curve in itertools.product(("far", "near", "all"), ("roc", "pr")):
             x = np.linspace(0, 1, 6)
             y = np.sqrt(x) if curve == "roc" else 1 - 0.3 * x
-            curves.append(pd.DataFrame({"head": head, "detector": detector, "curve": curve, "x": x, "y": y,
-                                        "threshold": np.linspace(1, 0, 6)}))
+            curves.append(pd.DataFrame({"head": head, "detector": detector, "ood_level": level, "curve": curve,
+                                        "x": x, "y": y, "threshold": np.linspace(1, 0, 6)}))
         for population, n in (("ood", 20), ("lesion", 30)):
             called = rng.multinomial(n, np.ones(len(CLASSES)) / len(CLASSES))
             kept = np.minimum(called, rng.integers(0, 3, len(CLASSES)))

@@ -3,6 +3,7 @@ import textwrap
 import pytest
 from PIL import Image
 
+from samderm.io import read_tsv, write_tsv
 from samderm.report.aggregate import aggregate_runs
 from samderm.report.contact_sheet import crop_contact_sheet
 from samderm.report.figures import (balance_figure, class_histogram, confusion_figure, lesion_f1_by_loss,
@@ -54,7 +55,21 @@ def test_ood_curves_of_each_detector_against_the_baseline(study, tmp_path):
     ood_curves_figure(tmp_path / "runs.tsv", curves, "exp6", "macro_f1", tmp_path / "o.png", tmp_path / "o.svg")
     svg = drawn(tmp_path, "o")
     assert ">msp (baseline)<" in svg and ">odin<" in svg and ">mahalanobis<" in svg
-    assert "lesion head: ROC" in svg and "skin head: precision-recall" in svg and "exp6 / " in svg
+    assert "lesion head: ROC, near OOD" in svg and "lesion head: ROC, far OOD" in svg and "exp6 / " in svg
+    assert "skin head: precision-recall, all OOD" in svg and "precision-recall, near" not in svg
+
+
+def test_ood_curves_of_one_level_are_drawn_once_as_all(study, tmp_path):
+    aggregate_runs(study.run_dirs, tmp_path / "runs.tsv")
+    curves = []
+    for d in study.ood_dirs:  # a study without near OOD: far and all are the same images
+        curves.append(tmp_path / "ood" / d.relative_to(study.root / "ood") / "curves.tsv")
+        curves[-1].parent.mkdir(parents=True)
+        every_level = read_tsv(d / "curves.tsv")
+        write_tsv(every_level[every_level["ood_level"] != "near"], curves[-1])
+    ood_curves_figure(tmp_path / "runs.tsv", curves, "exp6", "macro_f1", tmp_path / "o.png", tmp_path / "o.svg")
+    svg = drawn(tmp_path, "o")
+    assert "lesion head: ROC, all OOD" in svg and "far OOD" not in svg
 
 
 def test_contact_sheet_tiles_every_overlay_and_names_an_empty_folder(study, tmp_path):
