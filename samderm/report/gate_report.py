@@ -14,6 +14,7 @@ import pandas as pd
 
 from samderm.io import read_tsv
 from samderm.ood.end_to_end import CLASS_COLUMNS, GROUP_KEYS, REJECTED_NOT_SKIN, REJECTED_OOD, REJECTIONS, gate_head
+from samderm.ood.metrics import ALL_LEVELS, LEVEL_ORDER
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_runs, run_from_dir
 from samderm.report.contact_sheet import tile_images
 from samderm.report.style import OKABE_ITO, colour, new_figure, save_figure, styled
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 SHEET_LIMIT = 24  # OOD images shown on the contact sheet (the most confidently accepted first)
 SHEET_COLUMNS = 6
 COUNTS = [REJECTED_NOT_SKIN, REJECTED_OOD, "accepted_correct"]
+TOTAL = "(all)"  # the category of a source's (or an OOD level's) total row
 
 
 def _by_dir(paths: Sequence[str | Path]) -> dict[str, Path]:
@@ -56,20 +58,41 @@ def detector_ranking(tuning: pd.DataFrame) -> pd.Series:
 
 def end_to_end_table(end_to_end: pd.DataFrame, ranking: pd.Series, classes: Sequence[str]) -> pd.DataFrame:
     """Per detector (best val AUROC first) and test source/category: images summed over seeds in each
-    outcome, the rejections first, then the lesion class each accepted image gets; `accepted` its share."""
+    outcome, the rejections first, then the lesion class each accepted image gets; `accepted` its share.
+    A source of several categories ends with its total (category ``(all)``), a source of far and near
+    categories with each level's total and the total of all (ood_level ``all``); the lesion source of a
+    held-out-class run (in-distribution and near OOD images) gets its near total only."""
     counts = end_to_end.astype({"n": int})
     keys = ["detector", *GROUP_KEYS]
     wide = counts.pivot_table(index=keys, columns="outcome", values="n", aggfunc="sum", sort=False, fill_value=0)
-    wide = wide.reindex(columns=[*REJECTIONS, *classes], fill_value=0)
+    wide = _with_totals(wide.reindex(columns=[*REJECTIONS, *classes], fill_value=0))
     wide.insert(0, "n", wide.sum(axis=1))
     wide["accepted"] = 1 - wide[list(REJECTIONS)].sum(axis=1) / wide["n"]
     table = wide.reset_index()
     table.insert(1, "val_auroc", table["detector"].map(ranking))
     table["_rank"] = table["detector"].map({d: i for i, d in enumerate(ranking.index)})
     source_rank = {"lesion": 0, "not_skin": 1, "ood": 2}
-    table = table.sort_values(["_rank", "source", "ood_level", "category"], key=lambda c: c.map(source_rank) if c.name == "source" else c,
-                              kind="stable").drop(columns="_rank")
+    level_rank = {level: i for i, level in enumerate(["", *LEVEL_ORDER])}
+    sort_key = {"source": source_rank, "ood_level": level_rank}
+    table["_total"] = table["category"] == TOTAL  # a total after the categories it sums
+    table = table.sort_values(["_rank", "source", "ood_level", "_total", "category"],
+                              key=lambda c: c.map(sort_key[c.name]) if c.name in sort_key else c,
+                              kind="stable").drop(columns=["_rank", "_total"])
     return _without_empty_level(table).reset_index(drop=True)
+
+
+def _with_totals(wide: pd.DataFrame) -> pd.DataFrame:
+    """``wide`` (index detector, source, category, ood_level) with the total rows end_to_end_table describes."""
+    totals = []
+    for (detector, source), rows in wide.groupby(level=["detector", "source"], sort=False):
+        levels = rows.index.get_level_values("ood_level")
+        several_levels = len(set(levels)) > 1
+        for level in dict.fromkeys(levels):
+            if level and several_levels and (levels == level).sum() > 1:
+                totals.append(rows[levels == level].sum().rename((detector, source, TOTAL, level)))
+        if len(rows) > 1 and not (several_levels and "" in set(levels)):  # in-distribution never pooled with OOD
+            totals.append(rows.sum().rename((detector, source, TOTAL, ALL_LEVELS if several_levels else levels[0])))
+    return pd.concat([wide, pd.DataFrame(totals).rename_axis(wide.index.names)]) if totals else wide
 
 
 def class_rejection_table(rejection: pd.DataFrame, ranking: pd.Series) -> pd.DataFrame:
@@ -171,8 +194,10 @@ def report_gate(runs_tsv: str | Path, tuning_tsvs: Sequence[str | Path], end_to_
     write_table(outcomes, Path(out_dir) / "ood_end_to_end", "The gate judged end to end: where every test image ends",
                 f"{where}. Skin head first ({REJECTED_NOT_SKIN}), then the detector ({REJECTED_OOD}: score above the "
                 "threshold), then the lesion head's class; counts are images summed over seeds, each image once per "
-                f"seed; accepted = share that reaches a lesion class. Detectors by mean val AUROC (val_auroc), best "
-                f"first: the best gate is {best}. Best configuration chosen on val by {selection_metric}.")
+                f"seed; accepted = share that reaches a lesion class; category {TOTAL}: the total of a source's "
+                "categories, per OOD level and over all levels (in-distribution lesions never pooled with OOD). "
+                f"Detectors by mean val AUROC (val_auroc), best first: the best gate is {best}. Best configuration "
+                f"chosen on val by {selection_metric}.")
     write_table(class_rejection_table(rejection, ranking), Path(out_dir) / "ood_class_rejection",
                 "In-distribution test lesions rejected, by true class",
                 f"{where}. Per true class (every class of the lesion head, also those with one or no test image): "

@@ -11,7 +11,7 @@ from PIL import Image
 from samderm.io import read_tsv, write_tsv
 from samderm.ood.end_to_end import REJECTED_NOT_SKIN, REJECTED_OOD, judge_gate
 from samderm.report.aggregate import aggregate_runs, run_from_dir
-from samderm.report.gate_report import detector_ranking, report_gate
+from samderm.report.gate_report import detector_ranking, end_to_end_table, report_gate
 from tests.report.conftest import CLASSES, VAL_BEST
 
 DETECTORS = ["msp", "energy", "mahalanobis"]
@@ -85,12 +85,33 @@ def test_end_to_end_table_sums_the_best_configurations_seeds(study, tmp_path):
     assert "ood_level" not in table.columns  # every level empty: the column is left out
     written = pd.concat([read_tsv(d / "end_to_end_images.tsv") for d in best])
     written = written[written["head"] == "lesion"]
+    assert set(table.loc[table["category"] == "(all)", "source"]) == {"ood"}  # the one source of several categories
     for (detector, source, category), row in table.set_index(["detector", "source", "category"]).iterrows():
-        mine = written[(written["detector"] == detector) & (written["source"] == source) & (written["category"] == category)]
+        mine = written[(written["detector"] == detector) & (written["source"] == source)
+                       & ((written["category"] == category) | (category == "(all)"))]
         assert row["n"] == len(mine) == 2 * (images_per := len(mine) // 2) and images_per > 0
         for outcome in [REJECTED_NOT_SKIN, REJECTED_OOD, *CLASSES]:
             assert row[outcome] == (mine["outcome"] == outcome).sum(), (detector, source, category, outcome)
         assert row["accepted"] == pytest.approx(1 - (row[REJECTED_NOT_SKIN] + row[REJECTED_OOD]) / row["n"])
+
+
+def test_end_to_end_totals_per_ood_level_never_pool_in_distribution_with_ood():
+    rows = [("lesion", "", "", REJECTED_OOD, 5), ("lesion", "", "", "MEL", 20), ("lesion", "held_out:DF", "near", REJECTED_OOD, 3),
+            ("lesion", "held_out:DF", "near", "NV", 1), ("not_skin", "pets", "", REJECTED_NOT_SKIN, 4),
+            ("ood", "dtd", "far", REJECTED_OOD, 6), ("ood", "places", "far", "NV", 2), ("ood", "places", "far", REJECTED_OOD, 1),
+            ("ood", "skin_limb", "near", "MEL", 7), ("ood", "skin_torso", "near", REJECTED_NOT_SKIN, 2)]
+    counts = pd.DataFrame(rows, columns=["source", "category", "ood_level", "outcome", "n"]).assign(detector="knn")
+    table = end_to_end_table(counts, pd.Series({"knn": 0.8}), ["MEL", "NV"]).set_index(["source", "category", "ood_level"])
+    ood = table.loc["ood"]
+    assert ood.index.tolist() == [("dtd", "far"), ("places", "far"), ("(all)", "far"), ("skin_limb", "near"),
+                                  ("skin_torso", "near"), ("(all)", "near"), ("(all)", "all")]
+    assert ood.loc[("(all)", "far"), ["n", REJECTED_OOD, "NV"]].tolist() == [9, 7, 2]
+    assert ood.loc[("(all)", "near"), ["n", REJECTED_NOT_SKIN, "MEL"]].tolist() == [9, 2, 7]
+    assert ood.loc[("(all)", "all"), ["n", REJECTED_NOT_SKIN, REJECTED_OOD, "MEL", "NV"]].tolist() == [18, 2, 7, 7, 2]
+    assert ood.loc[("(all)", "all"), "accepted"] == pytest.approx(9 / 18)
+    # held-out images are near OOD of the lesion source: one category, no total; never summed with the 25 known lesions
+    assert table.loc["lesion"].index.tolist() == [("", ""), ("held_out:DF", "near")]
+    assert table.loc["not_skin"].index.tolist() == [("pets", "")]
 
 
 def test_class_rejection_lists_every_class_with_its_single_image(study, tmp_path):
