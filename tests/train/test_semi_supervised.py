@@ -228,21 +228,25 @@ def test_settings_refuse_unknown_keys_and_methods():
         SemiSupervisedSettings.from_config({"method": "mixmatch"})
 
 
-def test_a_semi_supervised_run_lists_every_unlabeled_image_and_predicts_only_labelled_ones(tmp_path):
+@pytest.mark.parametrize("held_out", [[], ["MEL"]])
+def test_a_semi_supervised_run_lists_every_unlabeled_image_and_predicts_only_labelled_ones(tmp_path, held_out):
+    """With ``held_out_classes`` (open set) the pool's images of the held-out class are gated out as OOD:
+    the model never learns the class, not even from pseudo-labels."""
     from samderm.features.store import write_store
     from samderm.io import write_tsv
     from samderm.train import train_run
 
     from .conftest import EXPERIMENT as RUN_EXPERIMENT
     from .conftest import LABELS as RUN_LABELS
+    from .conftest import LESION
     from .conftest import synthetic_tables
 
     t = synthetic_tables()
     rng = np.random.default_rng(0)
     pool = [f"unlabeled__{i}" for i in range(12)]
     lesion_rows = t["manifest"]["source"].eq("lesion").to_numpy()
-    # pool images near lesion train images (so some are confident) and a rejected file that must be skipped
-    near = t["features"][np.flatnonzero(lesion_rows)[:12]] + 0.1 * rng.normal(size=(12, t["features"].shape[1]))
+    # pool images near lesion train images of MEL (some confident) and NV, and a rejected file that must be skipped
+    near = t["features"][np.r_[np.flatnonzero(lesion_rows)[:6], np.flatnonzero(t["manifest"]["lesion_class"].eq("NV"))[:6]]] + 0.1 * rng.normal(size=(12, t["features"].shape[1]))
     manifest = pd.concat([t["manifest"], pd.DataFrame({"image_id": [*pool, "unlabeled__bad"], "source": "unlabeled",
                                                        "status": ["ok"] * 12 + ["rejected"], "lesion_class": "",
                                                        "malignancy": ""})], ignore_index=True).fillna("")
@@ -251,7 +255,7 @@ def test_a_semi_supervised_run_lists_every_unlabeled_image_and_predicts_only_lab
         write_tsv(table, tmp_path / f"{name}.tsv")
     write_store(tmp_path / "images", [*t["view_ids"], *pool], [np.concatenate([t["features"], near.astype(np.float32)])],
                 t["features"].shape[1], "float32", {"crop": "full"})
-    params = {"experiment": {**RUN_EXPERIMENT, "epochs": 40, "patience": 40,
+    params = {"experiment": {**RUN_EXPERIMENT, "epochs": 40, "patience": 40, "held_out_classes": held_out,
                              "semi_supervised": {"method": "pseudo_label", "threshold": 0.2}},
               "loss": LOSS, "architecture": ARCH, "labels": RUN_LABELS, "training": {"device": "cpu"},
               "isic_submission": {}, "ood": {"tpr": 0.95},
@@ -261,5 +265,13 @@ def test_a_semi_supervised_run_lists_every_unlabeled_image_and_predicts_only_lab
               tmp_path / "run")
     table = read_tsv(tmp_path / "run" / "semi_supervised.tsv")
     assert table["image_id"].tolist() == pool and (table["outcome"] == "pseudo_label").any()
-    predicted = set(read_tsv(tmp_path / "run" / "predictions.tsv")["image_id"])
-    assert not predicted & set(pool) and predicted == set(t["manifest"]["image_id"])
+    predictions = read_tsv(tmp_path / "run" / "predictions.tsv")
+    split_of = t["splits"].set_index("image_id")["split"]
+    dropped = t["manifest"].loc[t["manifest"]["lesion_class"].isin(held_out), "image_id"]
+    dropped = set(dropped[dropped.map(split_of) == "train"])  # the held-out class's train images: never trained on
+    assert not set(predictions["image_id"]) & set(pool) and set(predictions["image_id"]) == set(t["manifest"]["image_id"]) - dropped
+    assert set(table["pseudo_label"]) - {""} <= set(LESION) - set(held_out)
+    assert ("p_MEL" in predictions.columns) == (not held_out)  # the lesion head never has the class
+    if held_out:
+        assert (table["outcome"].iloc[:6] == "ood").all(), table  # the held-out class's pool images
+        assert (table["pseudo_label"].iloc[6:] == "NV").any()
