@@ -44,6 +44,7 @@ from threadpoolctl import threadpool_limits
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # measure the samderm of this checkout, not whichever is installed
 
+from samderm.losses.parameters import resolve_drw_epoch  # noqa: E402
 from samderm.metrics import macro_f1  # noqa: E402
 from samderm.train import build_run_data, task_classes, train_heads  # noqa: E402
 
@@ -175,8 +176,9 @@ def all_tasks(config, experiment, views, manifest, ids, features, labels, losses
     print(f"{'loss':8s} {'arch':10s} {'seconds':>8s} {'epochs (per task)':>18s}   macro-F1")
     for loss in losses:
         for arch in archs:
+            loss_cfg = resolve_drw_epoch(config["losses"][loss], experiment["epochs"])  # as train_run does
             (model, history), seconds, _ = timed(lambda: train_heads(data, {"type": arch, **config["architectures"][arch]},
-                                                                   config["losses"][loss], experiment, seed=0, device="cpu"))
+                                                                   loss_cfg, experiment, seed=0, device="cpu"))
             with torch.no_grad():
                 out = model(torch.from_numpy(data.features[test]))
             f1 = [macro_f1(y[test][y[test, j] >= 0, j], out[t][y[test, j] >= 0].argmax(1).numpy()) for j, t in enumerate(data.tasks)]

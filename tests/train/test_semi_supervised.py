@@ -246,7 +246,8 @@ def test_a_semi_supervised_run_lists_every_unlabeled_image_and_predicts_only_lab
     pool = [f"unlabeled__{i}" for i in range(12)]
     lesion_rows = t["manifest"]["source"].eq("lesion").to_numpy()
     # pool images near lesion train images of MEL (some confident) and NV, and a rejected file that must be skipped
-    near = t["features"][np.r_[np.flatnonzero(lesion_rows)[:6], np.flatnonzero(t["manifest"]["lesion_class"].eq("NV"))[:6]]] + 0.1 * rng.normal(size=(12, t["features"].shape[1]))
+    near_rows = np.r_[np.flatnonzero(lesion_rows)[:6], np.flatnonzero(t["manifest"]["lesion_class"].eq("NV"))[:6]]
+    near = t["features"][near_rows] + 0.1 * rng.normal(size=(12, t["features"].shape[1]))
     manifest = pd.concat([t["manifest"], pd.DataFrame({"image_id": [*pool, "unlabeled__bad"], "source": "unlabeled",
                                                        "status": ["ok"] * 12 + ["rejected"], "lesion_class": "",
                                                        "malignancy": ""})], ignore_index=True).fillna("")
@@ -269,7 +270,8 @@ def test_a_semi_supervised_run_lists_every_unlabeled_image_and_predicts_only_lab
     split_of = t["splits"].set_index("image_id")["split"]
     dropped = t["manifest"].loc[t["manifest"]["lesion_class"].isin(held_out), "image_id"]
     dropped = set(dropped[dropped.map(split_of) == "train"])  # the held-out class's train images: never trained on
-    assert not set(predictions["image_id"]) & set(pool) and set(predictions["image_id"]) == set(t["manifest"]["image_id"]) - dropped
+    predicted = set(predictions["image_id"])
+    assert not predicted & set(pool) and predicted == set(t["manifest"]["image_id"]) - dropped
     assert set(table["pseudo_label"]) - {""} <= set(LESION) - set(held_out)
     assert ("p_MEL" in predictions.columns) == (not held_out)  # the lesion head never has the class
     if held_out:
