@@ -32,7 +32,8 @@ from samderm.data.manifest import check_images
 from samderm.data.near_duplicates import near_pairs, perceptual_hash, popcount
 from samderm.data.splits import make_splits
 
-ISIC_2019_COUNTS = {"MEL": 4522, "NV": 12875, "BCC": 3323, "AK": 867, "BKL": 2624, "DF": 239, "VASC": 253, "SCC": 628}
+from isic2019_scale import ISIC_2019_COUNTS  # beside this script in benchmarks/
+
 AUG = {"hflip": 0.5, "vflip": 0.5, "rotation_degrees": 180,
        "color_jitter": {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 0.02}}
 

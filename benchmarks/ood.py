@@ -32,13 +32,12 @@ from threadpoolctl import threadpool_limits
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # measure the samderm of this checkout, not whichever is installed
 
+from isic2019_scale import ISIC_2019_COUNTS, MALIGNANT  # noqa: E402  (beside this script)
 from samderm.data.balance import make_views  # noqa: E402
 from samderm.data.splits import make_splits  # noqa: E402
 from samderm.heads import HeadModel  # noqa: E402
 from samderm.ood.pipeline import FeatureLookup, score_run  # noqa: E402
 
-ISIC2019 = {"MEL": 4522, "NV": 12875, "BCC": 3323, "AK": 867, "BKL": 2624, "DF": 239, "VASC": 253, "SCC": 628}
-MALIGNANT = {"MEL", "BCC", "SCC", "AK"}
 # (source, category prefix, categories, images per category): config/isic2019.yaml's data.public
 OTHERS = [("not_skin", "scene", 40, 75), ("ood", "places", 325, 10), ("ood", "dtd", 47, 20)]
 
@@ -46,7 +45,7 @@ OTHERS = [("not_skin", "scene", 40, 75), ("ood", "places", 325, 10), ("ood", "dt
 def synthetic_study(dim: int, seed: int = 0) -> tuple[pd.DataFrame, list[str], np.ndarray]:
     """(manifest, image ids, features): one cluster per lesion class, per not-skin scene and per OOD category."""
     rng = np.random.default_rng(seed)
-    groups = [("lesion", c, "", n) for c, n in ISIC2019.items()]
+    groups = [("lesion", c, "", n) for c, n in ISIC_2019_COUNTS.items()]
     groups += [(source, "", f"{prefix}_{k}", n) for source, prefix, categories, n in OTHERS for k in range(categories)]
     rows, features = [], []
     for source, lesion_class, category, n in groups:
@@ -80,7 +79,7 @@ def main() -> None:
     views, _ = make_views(manifest, splits, "original", config["balancing"]["original"])
     architecture = config["architectures"]["parallel"]
     torch.manual_seed(0)
-    model = HeadModel("parallel", {"skin": ["not_skin", "skin"], "lesion": list(ISIC2019)}, args.dim,
+    model = HeadModel("parallel", {"skin": ["not_skin", "skin"], "lesion": list(ISIC_2019_COUNTS)}, args.dim,
                       hidden=architecture["hidden"], dropout=architecture["dropout"])
     model.set_standardisation(torch.as_tensor(features.mean(0)), torch.as_tensor(features.std(0)))
     lookup = FeatureLookup(ids, features, "synthetic")

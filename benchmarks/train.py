@@ -44,18 +44,18 @@ from threadpoolctl import threadpool_limits
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # measure the samderm of this checkout, not whichever is installed
 
+from isic2019_scale import ISIC_2019_COUNTS, MALIGNANT  # noqa: E402  (beside this script)
 from samderm.losses.parameters import resolve_drw_epoch  # noqa: E402
 from samderm.metrics import macro_f1  # noqa: E402
 from samderm.train import build_run_data, task_classes, train_heads  # noqa: E402
 
-ISIC2019 = {"MEL": 4522, "NV": 12875, "BCC": 3323, "AK": 867, "BKL": 2624, "DF": 239, "VASC": 253, "SCC": 628}
 CONFIG = REPO / "config" / "config.yaml"
 
 
 def synthetic(dim: int = 256, signal_dims: int = 12, separation: float = 0.8, seed: int = 0):
     rng = np.random.default_rng(seed)
-    classes = list(ISIC2019) + ["not_skin"]
-    counts = list(ISIC2019.values()) + [sum(ISIC2019.values()) // 10]
+    classes = list(ISIC_2019_COUNTS) + ["not_skin"]
+    counts = list(ISIC_2019_COUNTS.values()) + [sum(ISIC_2019_COUNTS.values()) // 10]
     centres = np.zeros((len(classes), dim))
     centres[:, :signal_dims] = rng.normal(size=(len(classes), signal_dims)) * separation
     label = np.repeat(np.arange(len(classes)), counts)
@@ -64,7 +64,7 @@ def synthetic(dim: int = 256, signal_dims: int = 12, separation: float = 0.8, se
     names = np.asarray(classes)[label]
     ids = [f"img{i}" for i in range(len(label))]
     lesion = names != "not_skin"
-    malignant = np.isin(names, ["MEL", "BCC", "SCC", "AK"])
+    malignant = np.isin(names, MALIGNANT)
     manifest = pd.DataFrame({"image_id": ids, "source": np.where(lesion, "lesion", "not_skin"),
                              "lesion_class": np.where(lesion, names, ""),
                              "malignancy": np.where(lesion, np.where(malignant, "malignant", "benign"), "")})
@@ -143,7 +143,7 @@ def main() -> None:
     if args.epochs:
         experiment["epochs"] = args.epochs
     manifest, views, ids, features = synthetic(dim=args.dim)
-    labels = {"lesion_classes": list(ISIC2019), "unk": "drop"}
+    labels = {"lesion_classes": list(ISIC_2019_COUNTS), "unk": "drop"}
     print(f"{len(ids)} rows x {features.shape[1]} features; experiment {args.experiment}: epochs {experiment['epochs']}, "
           f"lr {experiment['lr']}, patience {experiment['patience']}; {args.threads} thread(s) on every side\n")
     with threadpool_limits(limits=args.threads):
