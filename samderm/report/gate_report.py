@@ -61,7 +61,7 @@ def end_to_end_table(end_to_end: pd.DataFrame, ranking: pd.Series, classes: Sequ
     outcome, the rejections first, then the lesion class each accepted image gets; `accepted` its share.
     A source of several categories ends with its total (category ``(all)``), a source of far and near
     categories with each level's total and the total of all (ood_level ``all``); the lesion source of a
-    held-out-class run (in-distribution and near OOD images) gets its near total only."""
+    held-out-class run never gets a total of its in-distribution and held-out (near OOD) images together."""
     counts = end_to_end.astype({"n": int})
     keys = ["detector", *GROUP_KEYS]
     wide = counts.pivot_table(index=keys, columns="outcome", values="n", aggfunc="sum", sort=False, fill_value=0)
