@@ -1,6 +1,6 @@
 import dataclasses
 
-from samderm.report.semi_supervised import supervised_twin
+from samderm.matrix import supervised_twin
 
 # What the report rules share (rules/tables.smk, rules/statistics.smk, rules/figures.smk) and every file the report shows:
 # summary tables (csv/md/tex/html), figures (png/svg); `snakemake --report` shows the .html and .png.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 CROPS = ("full", "lesion")
 # an exclude pattern may name any of these axes
@@ -78,3 +78,10 @@ def feature_stores(config: Mapping[str, Any], run: Run) -> list[str]:
     if balancing_augments(config, balancing):
         stores.append(f"{base}/aug-{balancing}")
     return stores
+
+
+def supervised_twin(experiments: Mapping[str, Mapping], name: str, candidates: Sequence[str]) -> str | None:
+    """The experiment among ``candidates`` whose settings are ``name``'s without semi_supervised, or None
+    (the supervised baseline of a semi-supervised experiment)."""
+    target = {k: v for k, v in experiments[name].items() if k != "semi_supervised"}
+    return next((c for c in candidates if c != name and dict(experiments[c]) == target), None)

@@ -22,12 +22,6 @@ log = logging.getLogger(__name__)
 TASK = "lesion"
 
 
-def supervised_twin(experiments: Mapping[str, Mapping], name: str, candidates: Sequence[str]) -> str | None:
-    """The experiment among ``candidates`` whose settings are ``name``'s without semi_supervised, or None."""
-    target = {k: v for k, v in experiments[name].items() if k != "semi_supervised"}
-    return next((c for c in candidates if c != name and dict(experiments[c]) == target), None)
-
-
 def twin_config(config: tuple, twin: str | None) -> tuple | None:
     return None if twin is None else (twin, *config[1:])
 

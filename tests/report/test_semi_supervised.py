@@ -10,7 +10,8 @@ from sklearn.metrics import f1_score
 
 from samderm.io import read_tsv, write_tsv
 from samderm.report.aggregate import ResultsError
-from samderm.report.semi_supervised import semi_supervised_table, supervised_twin, tabulate_semi_supervised
+from samderm.matrix import supervised_twin
+from samderm.report.semi_supervised import semi_supervised_table, tabulate_semi_supervised
 
 from .conftest import CLASSES
 
