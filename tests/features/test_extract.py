@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -149,7 +150,8 @@ def test_cuda_bf16_features_match_cpu(dataset, tmp_path, encoder, resolution):
     assert read_store(tmp_path / "gpu")[2]["device"] == "cuda"
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc")
+@pytest.mark.skipif(sys.platform != "linux" or not hasattr(ctypes.CDLL(None), "mallinfo2"),
+                    reason="glibc's malloc, 2.33 or newer (mallinfo2)")
 def test_keep_freed_memory_keeps_a_freed_batch_in_the_heap():
     """Without it glibc returns a batch's freed activations to the OS and the next batch page-faults them in
     again. Read from glibc's own books (mallinfo2), not from page-fault counters, which some sandboxes leave at 0."""
