@@ -101,13 +101,13 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
             category=evaluation["category"], ood_level=evaluation["ood_level"]))
 
         is_test, is_id = (evaluation["split"] == "test").to_numpy(), evaluation["in_distribution"].to_numpy()
-        test_id, test_ood = scores[is_test & is_id], scores[is_test & ~is_id]
-        metrics = ood_metrics(test_id, test_ood)
+        test_level = evaluation.loc[is_test, "ood_level"].to_numpy()
         params = _params_text({k: v for k, v in chosen.items() if k in HYPER_PARAMETERS})
-        tables["metrics"].append(level_metrics(scores[is_test], evaluation.loc[is_test, "ood_level"].to_numpy()).assign(
-            head=head, detector=detector_name, params=params, split="test", protocol=protocol))
-        tables["curves"].append(level_curves(scores[is_test], evaluation.loc[is_test, "ood_level"].to_numpy()).assign(
-            head=head, detector=detector_name))
+        by_level = level_metrics(scores[is_test], test_level)
+        tables["metrics"].append(by_level.assign(head=head, detector=detector_name, params=params, split="test",
+                                                 protocol=protocol))
+        tables["curves"].append(level_curves(scores[is_test], test_level).assign(head=head, detector=detector_name))
+        metrics = by_level[by_level["ood_level"] == ALL_LEVELS].set_index("metric")["value"]
 
         threshold = gate_threshold(scores[~is_test & is_id], id_recall)
         lesion_test = is_test & is_id & (evaluation["source"] == "lesion").to_numpy()
@@ -129,7 +129,7 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
         log.info("%s head, %s (%s): test AUROC %.3f, %s %.3f, %s %.3f; gate at %.4g rejects %d/%d OOD and %d/%d lesion test images",
                  head, detector_name, params or "no hyper-parameters", metrics["auroc"], ID_FLAGGED, metrics[ID_FLAGGED],
                  OOD_ACCEPTED, metrics[OOD_ACCEPTED], threshold,
-                 rejected["ood"], len(test_ood), rejected["lesion"], int(lesion_test.sum()))
+                 rejected["ood"], int((is_test & ~is_id).sum()), rejected["lesion"], int(lesion_test.sum()))
 
     out = {k: pd.concat(v, ignore_index=True) for k, v in tables.items() if k != "tuning"}
     out["metrics"] = out["metrics"][METRICS_COLUMNS]
