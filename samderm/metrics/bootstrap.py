@@ -13,6 +13,13 @@ from typing import Sequence
 import numpy as np
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auroc")
+# what every interval built on these resamples covers, for the captions of the tables that show one
+INTERVAL_SCOPE = ("The resamples draw lesion groups of the test images only and take the mean over seeds in each "
+                  "resample, so seed-to-seed variation is not in the interval: it is reported separately, as the sd "
+                  "over seeds. In a resample that lacks a class, balanced accuracy averages the recall of the classes "
+                  "in its truth, macro-F1 the F1 of the classes in its truth or predictions, and multi-class AUROC the "
+                  "one-vs-rest AUROC of the classes with positives and negatives; resamples where a metric is "
+                  "undefined (a binary AUROC with one class only) are left out.")
 
 
 def group_weights(groups: Sequence, n_resamples: int, seed: int) -> np.ndarray:
@@ -120,3 +127,16 @@ def percentile_interval(values: np.ndarray, level: float) -> tuple[np.ndarray, n
         warnings.simplefilter("ignore", RuntimeWarning)
         low, high = np.nanquantile(values, [tail, 1 - tail], axis=0)
     return low, high
+
+
+def bootstrap_p_value(differences: np.ndarray) -> np.ndarray:
+    """Two-sided bootstrap p-value of a paired difference, along axis 0 (resamples): over the n resamples
+    where the difference is defined (NaN resamples left out), p = min(1, 2 * min(share with difference <= 0,
+    share with difference >= 0)); NaN where no resample is defined. p = 0 means no resample fell on the
+    other side of zero, i.e. p < 2 / n at the resolution of n resamples."""
+    differences = np.asarray(differences, dtype=float)
+    defined = (~np.isnan(differences)).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN compares False, so it counts on neither side
+        at_most_zero = (differences <= 0).sum(axis=0) / defined
+        at_least_zero = (differences >= 0).sum(axis=0) / defined
+    return np.where(defined > 0, np.minimum(1.0, 2 * np.minimum(at_most_zero, at_least_zero)), np.nan)

@@ -1,6 +1,7 @@
 """The study's comparisons as tests: each named pair of configurations is compared on the same test
 images by a paired bootstrap of the difference (the same resamples for both), and a difference is
-called one only where its interval excludes zero."""
+called one only where its interval excludes zero. The table is one family of comparisons: each row also
+carries a bootstrap p-value and Holm's step-down decision over all rows at the family-wise level 1 - level."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from samderm.metrics.bootstrap import METRICS, percentile_interval
+from samderm.metrics.bootstrap import INTERVAL_SCOPE, METRICS, bootstrap_p_value, percentile_interval
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_runs
 from samderm.report.intervals import Distribution, bootstrap_configurations
 from samderm.report.selection import select_best
@@ -27,7 +28,7 @@ FACTOR_RANK = {factor: i for i, factor in enumerate(FACTORS)}
 TASK_RANK = {task: i for i, task in enumerate(TASK_ORDER)}
 # the verdict first, the two configurations (long names) last
 CLAIM_COLUMNS = ["factor", "comparison", "experiment", "task", "metric", "difference_value", "difference_low",
-                 "difference_high", "excludes_zero", "reading", "a", "b"]
+                 "difference_high", "excludes_zero", "p_value", "p_holm", "holm_significant", "reading", "a", "b"]
 
 
 def baseline_levels(matrix: Mapping, baselines: Mapping) -> dict[str, tuple[str, list[str]]]:
@@ -72,11 +73,27 @@ def claim_pairs(tidy: pd.DataFrame, levels: Mapping[str, tuple[str, list[str]]],
     return pd.DataFrame(rows, columns=["factor", "level", "baseline", "experiment", "task", "a", "b"])
 
 
-def paired_difference(a: Distribution, b: Distribution, metric: str, level: float) -> tuple[float, float, float]:
-    """(difference of the seed means, low, high): a - b on the same resamples."""
+def paired_difference(a: Distribution, b: Distribution, metric: str, level: float
+                      ) -> tuple[float, float, float, float]:
+    """(difference of the seed means, low, high, p): a - b on the same resamples, its percentile interval
+    and its two-sided bootstrap p-value (``bootstrap_p_value``)."""
     i = METRICS.index(metric)
-    low, high = percentile_interval(a.resampled[:, i] - b.resampled[:, i], level)
-    return float(a.mean[i] - b.mean[i]), float(low), float(high)
+    resampled = a.resampled[:, i] - b.resampled[:, i]
+    low, high = percentile_interval(resampled, level)
+    return float(a.mean[i] - b.mean[i]), float(low), float(high), float(bootstrap_p_value(resampled))
+
+
+def holm_adjusted(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values of one family of m tests: the j-th smallest p becomes the
+    largest min(1, (m - i + 1) p_(i)) over i <= j, so "adjusted p <= alpha" is Holm's decision at
+    family-wise level alpha. An undefined p (NaN) counts in m, stays NaN and is never significant."""
+    p = np.asarray(p_values, dtype=float)
+    m = len(p)
+    order = np.argsort(np.where(np.isnan(p), np.inf, p), kind="stable")
+    stepped = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * np.nan_to_num(p[order], nan=1.0)))
+    adjusted = np.empty(m)
+    adjusted[order] = stepped
+    return np.where(np.isnan(p), np.nan, adjusted)
 
 
 def reading(difference: float, low: float, high: float, level: str, baseline: str) -> str:
@@ -98,13 +115,16 @@ def claims_table(pairs: pd.DataFrame, distributions: Mapping[tuple, Distribution
                         ", ".join(a.comparison[1]), ", ".join(b.comparison[1]))
             continue
         for metric in metrics:
-            difference, low, high = paired_difference(a, b, metric, level)
+            difference, low, high, p = paired_difference(a, b, metric, level)
             rows.append({"factor": pair.factor, "comparison": f"{pair.level} vs {pair.baseline}",
                          "experiment": pair.experiment, "task": pair.task, "metric": metric,
                          "a": config_text(pair.a), "b": config_text(pair.b), "difference_value": difference,
                          "difference_low": low, "difference_high": high, "excludes_zero": bool(low > 0 or high < 0),
-                         "reading": reading(difference, low, high, pair.level, pair.baseline)})
-    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+                         "p_value": p, "reading": reading(difference, low, high, pair.level, pair.baseline)})
+    table = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+    table["p_holm"] = holm_adjusted(table["p_value"].to_numpy(dtype=float))
+    table["holm_significant"] = (table["p_holm"] <= 1 - level).astype(bool)  # NaN compares False
+    return table
 
 
 def tabulate_claims(runs_tsv: str | Path, run_dirs: Iterable[str | Path], manifest_tsv: str | Path,
@@ -122,12 +142,23 @@ def tabulate_claims(runs_tsv: str | Path, run_dirs: Iterable[str | Path], manife
     table = claims_table(pairs, distributions, claims["metrics"], bootstrap["level"])
     table = table.sort_values(["task"], key=lambda c: c.map(TASK_RANK).fillna(len(TASK_RANK)), kind="stable")
     table = table.sort_values(["factor"], key=lambda c: c.map(FACTOR_RANK), kind="stable").reset_index(drop=True)
-    percent = f"{bootstrap['level']:.0%}"
+    percent, alpha, m = f"{bootstrap['level']:.0%}", 1 - bootstrap["level"], len(table)
     write_table(table, out_stem, "Claims: paired differences on the same test images",
                 f"difference = a - b (test split, mean over seeds) with its {percent} paired bootstrap interval "
                 f"({bootstrap['resamples']} resamples of lesion groups, seed {bootstrap['seed']}, the same resamples "
-                f"for a and b). a and b are each at their best other settings, chosen on val by {metric}. A row "
-                "calls a difference only where the interval excludes zero.")
-    log.info("claims: %d comparisons, %d rows, %d exclude zero", len(pairs), len(table),
-             int(table["excludes_zero"].sum()) if len(table) else 0)
+                f"for a and b). a and b are each at their best other settings, chosen on val by {metric}. "
+                "excludes_zero and reading: the interval excludes zero, unadjusted for the other comparisons. "
+                f"The table holds {m} comparisons (rows). p_value: the two-sided bootstrap p-value, 2 x the smaller "
+                "share of resamples with difference <= 0 or >= 0 (at most 1; undefined resamples left out; "
+                f"0 = none on the other side, below the resolution 2/{bootstrap['resamples']}). p_holm: Holm's "
+                f"step-down adjustment over all {m}; holm_significant: p_holm <= {alpha:.3g}, a family-wise error "
+                f"rate of {alpha:.3g} over the {m} comparisons. {INTERVAL_SCOPE}")
+    log.info("claims: %d pairs of configurations, %d comparisons (rows); %d significant before adjustment (interval excludes zero, %d with "
+             "p <= %.3g), %d after Holm at family-wise level %.3g", len(pairs), m, int(table["excludes_zero"].sum()),
+             int((table["p_value"] <= alpha).sum()), alpha, int(table["holm_significant"].sum()), alpha)
+    if m and 2 / bootstrap["resamples"] > alpha / m:  # Holm's first threshold lies below the bootstrap's resolution
+        log.warning("claims: with %d resamples a p-value is resolved only down to 2/%d, above Holm's smallest "
+                    "threshold %.3g/%d, so the rows that pass Holm are those with p = 0 (no resample on the other "
+                    "side of zero); report.bootstrap.resamples >= %d resolves every threshold", bootstrap["resamples"],
+                    bootstrap["resamples"], alpha, m, int(np.ceil(2 * m / alpha)))
     return table

@@ -10,6 +10,7 @@ import pandas as pd
 
 from samderm.data.labels import label_map
 from samderm.io import read_json, read_tsv
+from samderm.metrics.bootstrap import INTERVAL_SCOPE
 from samderm.ood.metrics import LEVEL_ORDER, METRICS as OOD_METRICS, convention
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_ood_runs, read_runs, run_from_dir
 from samderm.report.selection import best_on_test, over_seeds, select_best, tie_rule
@@ -74,7 +75,7 @@ def classification_tables(tidy: pd.DataFrame, metric: str, intervals: pd.DataFra
 def _interval_note(intervals: pd.DataFrame) -> str:
     first = intervals.iloc[0]
     return (f"[interval]: the {float(first['level']):.0%} percentile bootstrap interval of the seed mean, "
-            f"{first['n_resamples']} resamples of lesion groups of the test images.")
+            f"{first['n_resamples']} resamples of lesion groups of the test images. {INTERVAL_SCOPE}")
 
 
 def tabulate_classification(runs_tsv: str | Path, out_dir: str | Path, selection_metric: str,

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
 
-from samderm.metrics.bootstrap import (METRICS, full_sample, group_weights, percentile_interval,
-                                       resampled_metrics)
+from samderm.metrics.bootstrap import (METRICS, bootstrap_p_value, full_sample, group_weights,
+                                       percentile_interval, resampled_metrics)
 
 
 def _random_predictions(n, k, seed, ties=True):
@@ -108,3 +108,25 @@ def test_bad_arguments_are_refused():
         group_weights([1, 2], 0, 0)
     with pytest.raises(ValueError, match="level"):
         percentile_interval(np.zeros((3, 1)), 1.5)
+
+
+def test_the_interval_holds_the_equal_tailed_quantiles_of_its_level():
+    # a skewed spread, so the 2.5/97.5% and the 5/95% quantiles are far apart; NaN resamples are left out
+    values = np.random.default_rng(0).exponential(size=(1000, 2))
+    with_nan = np.vstack([values, np.full((50, 2), np.nan)])
+    for level, percents in ((0.95, [2.5, 97.5]), (0.9, [5, 95]), (0.5, [25, 75])):
+        low, high = percentile_interval(with_nan, level)
+        expected = np.percentile(values, percents, axis=0)
+        assert low == pytest.approx(expected[0], abs=1e-12) and high == pytest.approx(expected[1], abs=1e-12)
+
+
+def test_p_value_doubles_the_smaller_share_of_resamples_on_one_side_of_zero():
+    # 10 defined resamples: 2 at or below zero (-1, 0), 9 at or above (0 .. 8); the NaN counts on neither side
+    differences = np.array([-1, 0, 1, 2, 3, np.nan, 4, 5, 6, 7, 8])
+    assert bootstrap_p_value(differences) == pytest.approx(2 * 2 / 10)
+    assert bootstrap_p_value(-differences) == pytest.approx(2 * 2 / 10)
+    assert bootstrap_p_value(np.array([0.1, 0.2, 0.3])) == 0  # no resample on the other side
+    assert bootstrap_p_value(np.array([-1.0, 1.0, 0.0])) == 1  # 2 x 2/3, capped at 1
+    assert np.isnan(bootstrap_p_value(np.full(4, np.nan)))
+    columns = bootstrap_p_value(np.array([[1.0, -1.0], [2.0, 1.0], [3.0, 2.0], [-4.0, 3.0]]))
+    assert columns == pytest.approx([2 * 1 / 4, 2 * 1 / 4])

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from samderm.io import read_tsv, write_tsv
+from samderm.metrics.bootstrap import group_weights
 from samderm.report.aggregate import ResultsError, aggregate_runs
 from samderm.report.intervals import bootstrap_intervals, read_intervals
 from samderm.report.summaries import tabulate_classification
@@ -32,6 +33,25 @@ def test_intervals_rest_on_each_seeds_test_predictions(study, tmp_path):
     ids = _predictions(seeds[0], "lesion")["image_id"]
     assert row["n_images"] == len(ids) and row["n_groups"] == manifest.loc[ids, "lesion_id"].nunique()
     assert (table["low"] <= table["high"]).all()
+
+
+def test_the_interval_is_the_percentile_of_the_seed_mean_over_lesion_resamples(study, tmp_path):
+    table = bootstrap_intervals(study.run_dirs, study.data / "manifest.tsv", tmp_path / "i.tsv", 500, 0.95, 2)
+    row = table[(table["experiment"] == "exp6") & (table["loss"] == "lmf") & (table["architecture"] == "ensemble")
+                & (table["task"] == "malignancy") & (table["metric"] == "accuracy")].iloc[0]
+    seeds = [_predictions(d, "malignancy").sort_values("image_id") for d in study.run_dirs
+             if "exp6/lmf/ensemble/" in d.as_posix()]
+    lesion_of = read_tsv(study.data / "manifest.tsv").set_index("image_id").loc[seeds[0]["image_id"], "lesion_id"]
+    weights = group_weights(lesion_of.to_numpy(), 500, 2)
+    # accuracy of each seed in each resample: the weighted share of right images; then the mean over seeds
+    per_seed = [weights @ (rows["label"] == rows["predicted"]).to_numpy(float) / weights.sum(axis=1) for rows in seeds]
+    low, high = np.percentile(np.mean(per_seed, axis=0), [2.5, 97.5])
+    assert (row["low"], row["high"]) == pytest.approx((low, high), abs=1e-12)
+    assert row["level"] == 0.95
+    # this example tells the right formula from the wrong ones: it fails the test when the code has them
+    assert abs(2 * row["mean"] - high - low) > 1e-3  # basic interval: 2 mean - high, 2 mean - low
+    assert abs(np.percentile(np.mean(per_seed, axis=0), 5) - low) > 1e-3  # a 90% interval
+    assert abs(np.percentile(per_seed[0], 2.5) - low) > 1e-3  # the first seed alone
 
 
 def test_same_seed_same_intervals(study, tmp_path):
