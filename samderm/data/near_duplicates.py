@@ -65,6 +65,16 @@ def near_pairs(hashes: list[str], max_bits: int) -> pd.DataFrame:
     return pd.DataFrame({"i": i[keep], "j": j[keep], "bits": bits[keep]})
 
 
+def near_pairs_between(queries: list[str], references: list[str], max_bits: int) -> pd.DataFrame:
+    """Pairs (``query`` index, ``reference`` index, ``bits``) of a query hash and a reference hash
+    within ``max_bits`` bits: near_pairs over both lists, only the pairs across them."""
+    pairs = near_pairs([*queries, *references], max_bits)
+    n = len(queries)
+    across = pairs[(pairs["i"] < n) & (pairs["j"] >= n)]  # near_pairs gives i < j: a query comes first
+    return pd.DataFrame({"query": across["i"].to_numpy(), "reference": across["j"].to_numpy() - n,
+                         "bits": across["bits"].to_numpy()})
+
+
 def near_duplicate_groups(manifest: pd.DataFrame, max_bits: int | None) -> tuple[pd.Series, pd.DataFrame]:
     """(group_id per manifest row, the merging pairs).
 

@@ -86,7 +86,8 @@ def tabulate_semi_supervised(run_dirs: Iterable[str | Path], twins: Mapping[str,
     bootstrap, metrics = report["bootstrap"], [m for m in report["claims"]["metrics"] if m != "auroc"]
     table = semi_supervised_table(run_dirs, twins, manifest_tsv, classes, metrics, bootstrap)
     write_table(table, out_stem, "Semi-supervised heads: the unlabeled pool and the outcome",
-                f"Counts: mean over seeds of the unlabeled images per outcome (gated out as not skin or OOD by the "
+                f"Counts: mean over seeds of the unlabeled images per outcome (dropped as a near-duplicate of a val or "
+                f"test image, gated out as not skin or OOD by the "
                 f"supervised model, below the confidence threshold, over the per-class cap; pseudo-labelled per "
                 f"lesion class). Lesion test metrics: mean ± sd over seeds; vs supervised = minus the same "
                 f"configuration without semi-supervision, with its {bootstrap['level']:.0%} paired bootstrap interval "

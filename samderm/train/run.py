@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def train_run(manifest: str | Path, splits: str | Path, views: str | Path, store_dirs: Sequence[str | Path],
               params: Mapping[str, Any], out_dir: str | Path, threads: int = 1) -> dict[str, Any]:
     """``params`` as run_params() gives them: experiment, loss, architecture, labels, training,
-    isic_submission, run."""
+    isic_submission, run; semi-supervised runs also ood (tpr) and data (near_duplicate_bits)."""
     from samderm.features.store import load_features  # the features part owns the store format
 
     torch.set_num_threads(max(1, int(threads)))
@@ -48,7 +48,8 @@ def train_run(manifest: str | Path, splits: str | Path, views: str | Path, store
     semi = params["experiment"].get("semi_supervised")
     if semi:  # the pool gated by this run's supervised model, then retrained with pseudo-labels
         model, history, pseudo_labels = semi_supervised_fit(data, manifest_table, splits_table, view_ids, features, semi,
-                                                            fit, float(params["ood"]["tpr"]))
+                                                            fit, float(params["ood"]["tpr"]),
+                                                            params.get("data", {}).get("near_duplicate_bits"))
     else:
         (model, history), pseudo_labels = fit(data), empty_table()
     out = Path(out_dir)

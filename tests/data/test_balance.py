@@ -55,6 +55,17 @@ def test_smart_caps_and_augments_train_only_and_table_reconciles():
     assert len(val_nv) == 5 and (views["source"] == "not_skin").sum() == 6
 
 
+def test_a_cap_below_augment_to_augments_from_the_capped_rows():
+    """NV: 30 train images capped to 5, then augmented up to 8 from those 5 (not from the 30 originals,
+    which would need no copy at all)."""
+    manifest, splits = _data()
+    views, table = make_views(manifest, splits, "low_cap", {**SMART, "caps": {"NV": 5}, "augment_to": 8})
+    assert table.set_index("class").loc["NV"].tolist() == [30, 25, 3, 8]
+    nv_train = views[(views["split"] == "train") & views["image_id"].str.startswith("NV")]
+    assert len(nv_train) == 8 and (nv_train["copy"] > 0).sum() == 3
+    assert set(nv_train.loc[nv_train["copy"] > 0, "image_id"]) <= set(nv_train.loc[nv_train["copy"] == 0, "image_id"])
+
+
 def test_same_config_same_views_and_seed_changes_them():
     manifest, splits = _data()
     first, _ = make_views(manifest, splits, "smart", SMART)

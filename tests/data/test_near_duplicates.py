@@ -12,7 +12,7 @@ from PIL import Image
 from samderm.data import isic
 from samderm.data.demo import lesion_image
 from samderm.data.manifest import build_manifest
-from samderm.data.near_duplicates import near_duplicate_groups, near_pairs
+from samderm.data.near_duplicates import near_duplicate_groups, near_pairs, near_pairs_between
 from samderm.data.splits import grouped_stratified_split, make_splits
 
 from .conftest import LABELS, IsicLayout
@@ -61,11 +61,8 @@ def test_a_resized_reencoded_copy_joins_its_original_group_and_split(isic_with_a
 
 def test_make_splits_keeps_a_copy_with_its_original(isic_with_a_copy, tmp_path):
     manifest, _ = _manifest(isic_with_a_copy, tmp_path, bits=4)
-    manifest.loc[len(manifest)] = {**dict.fromkeys(manifest.columns, ""), "image_id": "ood__k0__a", "source": "ood",
-                                   "status": "ok", "category": "k0"}
-    manifest.loc[len(manifest)] = {**manifest.iloc[-1], "image_id": "ood__k1__a", "category": "k1"}
     for seed in range(10):
-        split = make_splits(manifest, {"seed": seed, "fractions": FRACTIONS, "folds": 0}).set_index("image_id")["split"]
+        split = _splits(manifest, seed).set_index("image_id")["split"]
         assert split["ISIC_0000099"] == split["ISIC_0000007"]
 
 
@@ -115,3 +112,47 @@ def test_popcount_counts_bits_without_numpy_2(monkeypatch):
     assert near_duplicates.popcount(values).tolist() == expected
     monkeypatch.delattr(np, "bitwise_count", raising=False)
     assert near_duplicates.popcount(values).tolist() == expected
+
+
+def test_near_pairs_between_lists_only_pairs_across_the_two_lists():
+    h = lambda v: f"{v:016x}"  # noqa: E731
+    queries = [h(0b0), h(0xF000), h(0xF000)]           # queries 1 and 2 are twins of each other: not listed
+    references = [h(0xFF), h(0b11), h(0b11), h(0xF001)]  # references 1 and 2 too
+    pairs = near_pairs_between(queries, references, max_bits=2)
+    assert sorted(map(tuple, pairs.to_numpy().tolist())) == [(0, 1, 2), (0, 2, 2), (1, 3, 1), (2, 3, 1)]
+
+
+def test_a_resized_copy_of_a_test_image_in_the_unlabeled_folder_is_found_as_its_twin(isic_with_a_copy, tmp_path):
+    """The manifest hashes unlabeled images as it hashes the others (without merging them into a split
+    group), and the semi-supervised pool finds a copy of a test image and of a train image."""
+    from samderm.train.semi_supervised import labelled_twins, unlabeled_pool
+
+    manifest, _ = _manifest(isic_with_a_copy, tmp_path, bits=4)
+    split = _splits(manifest).set_index("image_id")["split"]
+    test_image, train_image = split[split == "test"].index[0], split[split == "train"].index[0]
+    pool = tmp_path / "unlabeled"
+    pool.mkdir()
+    for name, image_id in (("copy_of_test", test_image), ("copy_of_train", train_image)):
+        original = Image.open(isic.layout(isic_with_a_copy)["images"] / f"{image_id}.jpg")
+        original.resize((200, 200), Image.BILINEAR).save(pool / f"{name}.jpg", quality=70)
+    lesion_image("NV", ("lesion", 500), ("image", 500), 256)[0].save(pool / "unrelated.jpg")
+    manifest, _ = build_manifest(**isic.layout(isic_with_a_copy), not_skin_dir=tmp_path / "ns", ood_dir=tmp_path / "ood",
+                                 labels_cfg=LABELS, near_duplicate_bits=4, unlabeled_dir=pool)
+    unlabeled = manifest[manifest["source"] == "unlabeled"]
+    assert (unlabeled["phash"] != "").all() and (unlabeled["group_id"] == unlabeled["lesion_id"]).all()
+    splits = _splits(manifest)
+    assert splits.set_index("image_id")["split"].loc[[test_image, train_image]].tolist() == ["test", "train"]
+    pool_ids = unlabeled_pool(manifest, splits)
+    twins = labelled_twins(manifest, splits, pool_ids, max_bits=4).set_axis(pool_ids)
+    assert twins.loc["unlabeled__copy_of_test"].tolist() == [test_image, "test"]
+    assert twins.loc["unlabeled__copy_of_train"].tolist() == [train_image, "train"]
+    assert twins.loc["unlabeled__unrelated"].tolist() == ["", ""]
+
+
+def _splits(manifest: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """make_splits with two OOD categories added (the held-out-categories protocol needs two)."""
+    manifest = manifest.copy()
+    for category in ("k0", "k1"):
+        manifest.loc[len(manifest)] = {**dict.fromkeys(manifest.columns, ""), "image_id": f"ood__{category}__a",
+                                       "source": "ood", "status": "ok", "category": category}
+    return make_splits(manifest, {"seed": seed, "fractions": FRACTIONS, "folds": 0})
