@@ -113,9 +113,11 @@ def run_params(wildcards):
         "training": config["training"],
         "isic_submission": config["isic_submission"],
         "run": run.as_dict(),
-        # semi-supervised runs gate their pool like the OOD gate: at ood.tpr (only they depend on it)
+        # semi-supervised runs gate their pool like the OOD gate: at ood.tpr, and drop its near-duplicates
+        # of val/test images by the splits' pHash rule (only they depend on either)
         **(
-            {"ood": {"tpr": config["ood"]["tpr"]}}
+            {"ood": {"tpr": config["ood"]["tpr"]},
+             "data": {"near_duplicate_bits": config["data"]["near_duplicate_bits"]}}
             if config["experiments"][run.experiment].get("semi_supervised")
             else {}
         ),

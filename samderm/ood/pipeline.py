@@ -14,12 +14,12 @@ import torch
 from samderm.data.splits import OOD_LEVELS, ood_protocol
 from samderm.io import read_tsv, write_tsv
 from samderm.logs import progress
-from samderm.ood import DETECTORS
 from samderm.ood.end_to_end import (CLASS_COLUMNS, CURVE_COLUMNS, IMAGE_COLUMNS, OUTCOME_COLUMNS, REJECTIONS,
                                     gate_head, images_of_test_split, judge_gate)
 from samderm.ood.gate import gate_counts, gate_threshold
 from samderm.ood.metrics import ALL_LEVELS, ID_FLAGGED, METRICS, OOD_ACCEPTED, convention, ood_curves, ood_metrics
 from samderm.ood.readout import HeadReadout
+from samderm.ood.registry import detector_spec
 from samderm.ood.sets import HELD_OUT_PREFIX, eval_rows, fit_rows, require_columns
 from samderm.ood.tuning import HYPER_PARAMETERS, INTEGER_PARAMETERS, detector_grid, tune
 
@@ -77,6 +77,7 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
     tables: dict[str, list[pd.DataFrame]] = {k: [] for k in ("scores", "metrics", "curves", "gate", "tuning", *END_TO_END)}
     test_images, test_x = _end_to_end_images(model, manifest, splits, lookup, lesion_classes)
     tuning_records = []
+    specs = {d: detector_spec(d, ood) for d in ood["detectors"]}  # a bad name or variant fails before any fit
     jobs = [(h, d) for h in ood["heads"] for d in ood["detectors"]]
     sets: dict[str, tuple] = {}
     for head, detector_name in progress(jobs, desc="ood detectors", unit="detector"):
@@ -89,7 +90,8 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
         tunes = ~evaluation["category"].str.startswith(HELD_OUT_PREFIX)
         part = {(s, i): eval_x[((evaluation["split"] == s) & (evaluation["in_distribution"] == i) & tunes).to_numpy()]
                 for s in ("val", "test") for i in (True, False)}
-        detector, records = tune(DETECTORS[detector_name], detector_grid(detector_name, ood), fit_args,
+        spec = specs[detector_name]
+        detector, records = tune(spec, detector_grid(spec.base, ood), fit_args,
                                  part["val", True], part["val", False])
         for record in records:
             tuning_records.append({"head": head, "detector": detector_name, **record,
@@ -102,7 +104,7 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
 
         is_test, is_id = (evaluation["split"] == "test").to_numpy(), evaluation["in_distribution"].to_numpy()
         test_level = evaluation.loc[is_test, "ood_level"].to_numpy()
-        params = _params_text({k: v for k, v in chosen.items() if k in HYPER_PARAMETERS})
+        params = _params_text({**spec.fixed, **{k: v for k, v in chosen.items() if k in HYPER_PARAMETERS}})
         by_level = level_metrics(scores[is_test], test_level)
         tables["metrics"].append(by_level.assign(head=head, detector=detector_name, params=params, split="test",
                                                  protocol=protocol))

@@ -68,7 +68,7 @@ def tune(
         records.append({**params, **{f"val_{k}": v for k, v in metrics.items()}, "chosen": False})
         detectors.append(detector)
     if not records:
-        raise ValueError(f"no grid point of {make.__name__} fits the training data: {'; '.join(skipped)}")
+        raise ValueError(f"no grid point of {getattr(make, '__name__', make)} fits the training data: {'; '.join(skipped)}")
     best = int(np.argmax([r["val_auroc"] for r in records]))
     records[best]["chosen"] = True
     return detectors[best], records

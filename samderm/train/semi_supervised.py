@@ -4,7 +4,8 @@ on the features) are added to the train split, and the heads are retrained.
 
 Only the lesion task (and malignancy, derived from the pseudo lesion class by the labels
 config, as the manifest derives it) gets pseudo-labels: the skin head is the gate itself, so
-teaching it its own verdicts would only confirm them. Val and test rows are never touched.
+teaching it its own verdicts would only confirm them. Val and test rows are never touched, and a
+pool image that is a near-duplicate of a val or test image (the splits' pHash rule) is never labelled.
 """
 
 from __future__ import annotations
@@ -17,16 +18,22 @@ import numpy as np
 import pandas as pd
 import torch
 
+from samderm.data.near_duplicates import near_pairs_between
 from samderm.train.data import RunData
 from samderm.train.tasks import NO_LABEL
 
 log = logging.getLogger(__name__)
 
 METHODS = ("pseudo_label", "label_spreading")
+# the pool gate is fit on the few labelled train images (N near D), where the empirical covariance is close to
+# singular and lets noise through; shrinkage keeps it stable (the study's OOD tables use the papers' estimate)
+POOL_GATE_SETTINGS = {"mahalanobis": {"covariance": "ledoit_wolf"}, "relative_mahalanobis": {"covariance": "ledoit_wolf"}}
 PSEUDO_LABEL = "pseudo_label"  # the outcome of an image that got one
+NEAR_DUPLICATE = "near_duplicate_of_val_test"  # a copy of an evaluation image would leak its label into training
 # why an unlabeled image got no pseudo-label, in the order they are decided
-GATED_OUT = ("not_skin", "ood", "below_threshold", "over_cap")
-COLUMNS = ["image_id", "outcome", "pseudo_label", "confidence", "round", "ood_score"]
+GATED_OUT = (NEAR_DUPLICATE, "not_skin", "ood", "below_threshold", "over_cap")
+COLUMNS = ["image_id", "outcome", "pseudo_label", "confidence", "round", "ood_score", "twin_id"]
+EVALUATION_SPLITS = ("val", "test")  # a pool image near one of these is dropped; near a train image it is kept
 UNLABELED_SPLIT = "unlabeled"
 UNLABELED_SOURCE = "unlabeled"
 
@@ -71,6 +78,42 @@ def unlabeled_pool(manifest: pd.DataFrame, splits: pd.DataFrame) -> list[str]:
         raise ValueError(f"splits: {len(wrong)} unlabeled image(s) are in a labelled split, e.g. {wrong.head(5).tolist()}; "
                          "rebuild splits.tsv with make_splits")
     return ids.tolist()
+
+
+def labelled_twins(manifest: pd.DataFrame, splits: pd.DataFrame, pool_ids: Sequence[str],
+                   max_bits: int | None) -> pd.DataFrame:
+    """Per pool image (rows in ``pool_ids`` order): ``twin_id`` and ``twin_split`` of its closest
+    labelled near-duplicate (pHash within ``max_bits`` bits, the rule that groups the splits), ''
+    where none. A val/test twin comes before a train twin (it is the one that drops the image),
+    then the fewest bits, then the smallest id. Labelled = every ok row with a split other than
+    ``unlabeled`` (OOD val/test rows included)."""
+    twins = pd.DataFrame({"twin_id": "", "twin_split": ""}, index=range(len(pool_ids)))
+    if max_bits is None or "phash" not in manifest.columns:
+        log.warning("semi-supervised: the pool is not checked for near-duplicates of val/test images "
+                    "(data.near_duplicate_bits is off, or the manifest has no phash column)")
+        return twins
+    ok = manifest[manifest["status"] == "ok"]
+    phash = ok.drop_duplicates("image_id").set_index("image_id")["phash"]
+    split = ok["image_id"].map(splits.drop_duplicates("image_id").set_index("image_id")["split"]).fillna("")
+    labelled = ok[(split != "") & (split != UNLABELED_SPLIT) & (ok["phash"] != "")]
+    pool_hash = pd.Series(list(pool_ids)).map(phash).fillna("")
+    if (pool_hash == "").any():
+        log.warning("semi-supervised: %d pool image(s) have no pHash and are not checked for near-duplicates, e.g. %s",
+                    int((pool_hash == "").sum()), pd.Series(list(pool_ids))[pool_hash == ""].head(5).tolist())
+    hashed = np.flatnonzero(pool_hash != "")
+    pairs = near_pairs_between(pool_hash.iloc[hashed].tolist(), labelled["phash"].tolist(), max_bits)
+    pairs = pairs.assign(row=hashed[pairs["query"]], twin_id=labelled["image_id"].to_numpy()[pairs["reference"]],
+                         twin_split=split.loc[labelled.index].to_numpy()[pairs["reference"]])
+    pairs["train_only"] = ~pairs["twin_split"].isin(EVALUATION_SPLITS)  # False sorts first: val/test twins win
+    closest = pairs.sort_values(["row", "train_only", "bits", "twin_id"]).drop_duplicates("row")
+    twins.loc[closest["row"], ["twin_id", "twin_split"]] = closest[["twin_id", "twin_split"]].to_numpy()
+    dropped = twins["twin_split"].isin(EVALUATION_SPLITS)
+    log.info("semi-supervised near-duplicates (pHash within %d bits) of %d pool images: %d of a val/test image "
+             "(dropped: %s), %d of train images only (kept: no evaluation image is involved)%s", max_bits, len(pool_ids),
+             int(dropped.sum()), NEAR_DUPLICATE, int(((twins["twin_id"] != "") & ~dropped).sum()),
+             "".join(f"\n  {pool_ids[i]} ~ {twins.at[i, 'twin_id']} ({twins.at[i, 'twin_split']})"
+                     for i in np.flatnonzero(dropped)[:20]))
+    return twins
 
 
 def pool_features(view_ids: Sequence[str], features: np.ndarray, pool_ids: Sequence[str]) -> np.ndarray:
@@ -157,25 +200,30 @@ def malignancy_indices(tasks: Mapping[str, list[str]], malignancy: Mapping[str, 
 
 def fit_gate_detector(model, data: RunData, detector: str, tpr: float) -> tuple[Any, float]:
     """(detector fit on the lesion train originals through the model's lesion head, the threshold
-    accepting ``tpr`` of the in-distribution val lesions)."""
-    from samderm.ood import DETECTORS
+    accepting ``tpr`` of the in-distribution val lesions). The detector's defaults, but Ledoit-Wolf
+    covariance for the Mahalanobis detectors (POOL_GATE_SETTINGS)."""
     from samderm.ood.gate import gate_threshold
+    from samderm.ood.registry import detector_spec
     from samderm.ood.readout import HeadReadout
 
     lesion = list(data.tasks).index("lesion")
     train, val = data.rows("train", "lesion", originals_only=True), data.rows("val", "lesion", originals_only=True)
-    fitted = DETECTORS[detector]().fit(data.features[train], data.labels[train, lesion], HeadReadout(model, "lesion"))
+    fitted = detector_spec(detector, POOL_GATE_SETTINGS)().fit(data.features[train], data.labels[train, lesion], HeadReadout(model, "lesion"))
     return fitted, gate_threshold(fitted.predict(data.features[val]), tpr)
 
 
 def self_train(data: RunData, pool_ids: Sequence[str], pool_x: np.ndarray, settings: SemiSupervisedSettings,
-               fit: FitFn, malignancy_of: Mapping[int, int], tpr: float) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
+               fit: FitFn, malignancy_of: Mapping[int, int], tpr: float, twins: pd.DataFrame | None = None
+               ) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
     """Train supervised, gate the pool, pseudo-label, retrain (``settings.rounds`` times for
-    pseudo_label). Returns (final model, its history, one row per pool image: COLUMNS)."""
+    pseudo_label). ``twins`` (``labelled_twins``): a pool image with a val/test twin is dropped
+    before the gates. Returns (final model, its history, one row per pool image: COLUMNS)."""
     model, history = fit(data)
     classes = data.tasks["lesion"]
     table = pd.DataFrame({"image_id": list(pool_ids), "outcome": "", "pseudo_label": "", "confidence": np.nan,
-                          "round": 0, "ood_score": np.nan})
+                          "round": 0, "ood_score": np.nan, "twin_id": ""})
+    if twins is not None:
+        table["twin_id"] = twins["twin_id"].to_numpy()
     if len(pool_ids) == 0:
         log.warning("semi-supervised: the unlabeled pool is empty; the supervised model is the result")
         return model, history, table[COLUMNS]
@@ -185,6 +233,8 @@ def self_train(data: RunData, pool_ids: Sequence[str], pool_x: np.ndarray, setti
     table["ood_score"] = detector.predict(pool_x)
     not_skin = (probabilities["skin"].argmax(dim=1) == data.tasks["skin"].index("not_skin")).numpy()
     reasons = gate_reasons(not_skin, table["ood_score"].to_numpy(), threshold)
+    if twins is not None:  # leakage is a property of the image: it overrides what the gates say
+        reasons[twins["twin_split"].isin(EVALUATION_SPLITS).to_numpy()] = NEAR_DUPLICATE
     log.info("semi-supervised gate (%s, threshold %.4g at in-distribution val recall %g): %d of %d pool images not skin, "
              "%d OOD", settings.detector, threshold, tpr, int((reasons == "not_skin").sum()), len(reasons),
              int((reasons == "ood").sum()))
@@ -214,15 +264,18 @@ def self_train(data: RunData, pool_ids: Sequence[str], pool_x: np.ndarray, setti
         model, history = fit(with_pseudo_labels(data, pool_ids, pool_x, labels, malignancy_of))
     table.loc[reasons != "", "outcome"] = reasons[reasons != ""]
     counts = table["outcome"].value_counts().reindex([PSEUDO_LABEL, *GATED_OUT], fill_value=0)
+    if int(counts.sum()) != len(table):  # the summary table reads unlabeled = pseudo-labelled + every reason
+        raise RuntimeError(f"semi-supervised: outcomes {counts.to_dict()} do not add up to {len(table)} pool images")
     log.info("semi-supervised outcome of %d unlabeled images: %s", len(table), counts.to_dict())
     return model, history, table[COLUMNS]
 
 
 def semi_supervised_fit(data: RunData, manifest: pd.DataFrame, splits: pd.DataFrame, view_ids: Sequence[str],
-                        features: np.ndarray, cfg: Mapping[str, Any], fit: FitFn, tpr: float
-                        ) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
-    """``self_train`` on the run's unlabeled pool (manifest source ``unlabeled``, split ``unlabeled``);
-    a pseudo lesion class gets the malignancy the manifest gives that class."""
+                        features: np.ndarray, cfg: Mapping[str, Any], fit: FitFn, tpr: float,
+                        near_duplicate_bits: int | None = None) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
+    """``self_train`` on the run's unlabeled pool (manifest source ``unlabeled``, split ``unlabeled``),
+    its near-duplicates of val/test images dropped (``data.near_duplicate_bits``); a pseudo lesion
+    class gets the malignancy the manifest gives that class."""
     settings = SemiSupervisedSettings.from_config(cfg, "experiments.<name>.semi_supervised")
     pool_ids = unlabeled_pool(manifest, splits)
     if not pool_ids:
@@ -232,7 +285,8 @@ def semi_supervised_fit(data: RunData, manifest: pd.DataFrame, splits: pd.DataFr
     malignancy = dict(zip(lesions["lesion_class"], lesions["malignancy"]))
     log.info("semi-supervised (%s): %d unlabeled images in the pool", settings.method, len(pool_ids))
     return self_train(data, pool_ids, pool_features(view_ids, features, pool_ids), settings, fit,
-                      malignancy_indices(data.tasks, malignancy), tpr)
+                      malignancy_indices(data.tasks, malignancy), tpr,
+                      labelled_twins(manifest, splits, pool_ids, near_duplicate_bits))
 
 
 def empty_table() -> pd.DataFrame:

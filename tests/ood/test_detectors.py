@@ -87,7 +87,7 @@ def test_logit_detectors_equal_pytorch_ood(synthetic):
 def test_mahalanobis_matches_pytorch_ood_up_to_its_scale(synthetic):
     train_x, train_y = synthetic["train"]
     x = np.concatenate([synthetic["id"], synthetic["shifted"]])
-    ours = Mahalanobis(covariance="empirical").fit(train_x, train_y).predict(x)
+    ours = Mahalanobis().fit(train_x, train_y).predict(x)  # the default: the papers' empirical covariance
     # pytorch-ood inverts the unnormalised scatter matrix (N times the covariance) and keeps a
     # 0.5 factor: its score is our squared distance / (2 N)
     theirs = reference.Mahalanobis(None).fit_features(torch.as_tensor(train_x), torch.as_tensor(train_y)).predict_features(torch.as_tensor(x))
@@ -96,7 +96,7 @@ def test_mahalanobis_matches_pytorch_ood_up_to_its_scale(synthetic):
 
 def test_mahalanobis_uses_the_nearest_class_mean():
     features = np.array([[0.0, 0.0], [0.0, 2.0], [10.0, 0.0], [10.0, 2.0]])
-    detector = Mahalanobis(covariance="empirical").fit(features, np.array([0, 0, 1, 1]))
+    detector = Mahalanobis().fit(features, np.array([0, 0, 1, 1]))
     # the shared covariance is diag(0, 1): 0 on the first axis is handled by the pseudo-inverse
     assert detector.predict(np.array([[10.0, 1.0], [0.0, 3.0]])) == pytest.approx([0.0, 4.0])
 

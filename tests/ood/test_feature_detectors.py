@@ -1,5 +1,5 @@
-"""KNN, ViM, relative Mahalanobis, MaxLogit and GEN against their papers' equations, written out
-here in numpy, and against pytorch-ood where we keep our own."""
+"""KNN, ViM, relative Mahalanobis, MaxLogit and GEN against their papers' equations, written out in
+numpy in tests/ood/formulas.py, and against pytorch-ood where we keep our own."""
 
 import numpy as np
 import pytest
@@ -11,6 +11,7 @@ from samderm.ood import GEN, KNN, Energy, Mahalanobis, MaxLogit, RelativeMahalan
 from samderm.ood.errors import HyperParameterOutOfRange
 from samderm.ood.metrics import ood_metrics
 from samderm.ood.readout import HeadReadout, linear_readout
+from tests.ood import formulas
 
 
 def logits_np(model, x):
@@ -22,11 +23,7 @@ def test_knn_is_the_distance_to_the_kth_nearest_normalised_training_feature(synt
     train_x, train_y = synthetic["train"]
     x = np.concatenate([synthetic["id"][:40], synthetic["shifted"][:40]])
     ours = KNN(k=7).fit(train_x, train_y).predict(x)
-    # Sun et al. 2022: z = f / ||f||, score = ||z - z_(k)|| (the paper's confidence is its negative)
-    z_train = train_x / np.linalg.norm(train_x, axis=1, keepdims=True)
-    z = x / np.linalg.norm(x, axis=1, keepdims=True)
-    distances = np.sqrt(((z[:, None, :].astype(np.float64) - z_train[None, :, :]) ** 2).sum(axis=2))
-    np.testing.assert_allclose(ours, np.sort(distances, axis=1)[:, 6], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours, formulas.knn(train_x.astype(np.float64), x.astype(np.float64), k=7), rtol=1e-5, atol=1e-6)
     # normalisation matters: the unnormalised 7th-neighbour distance is another number
     assert not np.allclose(ours, np.sort(np.linalg.norm(x[:, None] - train_x[None], axis=2), axis=1)[:, 6], rtol=1e-2)
 
@@ -37,29 +34,16 @@ def test_knn_k_beyond_the_training_images_is_out_of_range(synthetic):
         KNN(k=401).fit(train_x, train_y)
 
 
-def vim_by_the_paper(h_train, h, weight, bias, principal_dim):
-    """Wang et al. 2022, eq. 3-6 and their code: origin u = -pinv(W) b; principal subspace of the
-    centred training features; virtual logit alpha ||x^{P-perp}||; score = virtual logit - energy."""
-    u = -np.linalg.pinv(weight) @ bias
-    centred = h_train - u
-    eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred / len(centred))
-    residual_space = eigenvectors[:, np.argsort(eigenvalues)[::-1][principal_dim:]]
-    alpha = (h_train @ weight.T + bias).max(axis=1).mean() / np.linalg.norm(centred @ residual_space, axis=1).mean()
-    logits = h @ weight.T + bias
-    energy = np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1)) + logits.max(1)
-    return alpha * np.linalg.norm((h - u) @ residual_space, axis=1) - energy
-
-
 def test_vim_equals_the_paper_on_the_penultimate_features(synthetic):
     train_x, train_y = synthetic["train"]
     model = synthetic["model"]  # Linear(8, 16) -> ReLU -> Linear(16, 4)
     x = np.concatenate([synthetic["id"][:50], synthetic["shifted"][:50]])
     ours = ViM(principal_dim=6).fit(train_x, train_y, model).predict(x)
     weight, bias = model[-1].weight.detach().double().numpy(), model[-1].bias.detach().double().numpy()
-    expected = vim_by_the_paper(logits_np(model[:-1], train_x), logits_np(model[:-1], x), weight, bias, 6)
+    expected = formulas.vim(logits_np(model[:-1], train_x), logits_np(model[:-1], x), weight, bias, 6)
     np.testing.assert_allclose(ours, expected, rtol=1e-3, atol=1e-3)
     # another principal dimension gives other scores, so the test sees the parameter
-    assert not np.allclose(expected, vim_by_the_paper(logits_np(model[:-1], train_x), logits_np(model[:-1], x), weight, bias, 3), atol=1e-2)
+    assert not np.allclose(expected, formulas.vim(logits_np(model[:-1], train_x), logits_np(model[:-1], x), weight, bias, 3), atol=1e-2)
 
 
 def test_vim_sees_what_the_logits_cannot():
@@ -112,37 +96,24 @@ def test_head_readout_is_penultimate_features_times_the_last_layer(arch, cosine_
             assert torch.allclose(penultimate(x).norm(dim=1), torch.ones(20))
 
 
-def relative_mahalanobis_by_the_paper(train_x, train_y, x):
-    """Ren et al. 2021, eq. 2-3 with maximum-likelihood covariances: min_k MD_k(x) - MD_0(x)."""
-    classes = np.unique(train_y)
-    means = np.stack([train_x[train_y == k].mean(0) for k in classes])
-    centred = train_x - means[np.searchsorted(classes, train_y)]
-    precision = np.linalg.inv(centred.T @ centred / len(train_x))
-    background = train_x - train_x.mean(0)
-    background_precision = np.linalg.inv(background.T @ background / len(train_x))
-    md_k = np.stack([np.einsum("nd,de,ne->n", x - m, precision, x - m) for m in means], axis=1)
-    md_0 = np.einsum("nd,de,ne->n", x - train_x.mean(0), background_precision, x - train_x.mean(0))
-    return (md_k - md_0[:, None]).min(axis=1)
-
-
 def test_relative_mahalanobis_equals_the_paper_and_pytorch_ood(synthetic):
     train_x, train_y = synthetic["train"]
     train_x = train_x.astype(np.float64)
     x = np.concatenate([synthetic["id"][:60], synthetic["shifted"][:60]]).astype(np.float64)
-    ours = RelativeMahalanobis(covariance="empirical").fit(train_x, train_y).predict(x)
-    np.testing.assert_allclose(ours, relative_mahalanobis_by_the_paper(train_x, train_y, x), rtol=1e-6, atol=1e-6)
+    ours = RelativeMahalanobis().fit(train_x, train_y).predict(x)  # the default: empirical covariances
+    np.testing.assert_allclose(ours, formulas.relative_mahalanobis(train_x, train_y, x), rtol=1e-6, atol=1e-6)
     # pytorch-ood's RMD inverts the unnormalised scatter matrices (N times the covariances): 1/N of ours
     as32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
     theirs = reference.RMD(None).fit_features(as32(train_x), torch.as_tensor(train_y)).predict_features(as32(x))
     np.testing.assert_allclose(ours / len(train_x), theirs.numpy(), rtol=1e-4, atol=1e-7)
     # and it is not the plain Mahalanobis score
-    assert not np.allclose(ours, Mahalanobis(covariance="empirical").fit(train_x, train_y).predict(x))
+    assert not np.allclose(ours, Mahalanobis().fit(train_x, train_y).predict(x))
 
 
 def test_maxlogit_is_the_negative_largest_logit(synthetic):
     x = np.concatenate([synthetic["id"][:30], synthetic["shifted"][:30]])
     ours = MaxLogit().fit(None, None, synthetic["model"]).predict(x)
-    np.testing.assert_allclose(ours, -logits_np(synthetic["model"], x).max(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(ours, formulas.max_logit(logits_np(synthetic["model"], x)), rtol=1e-6)
 
 
 @pytest.mark.parametrize("gamma,top_m", [(0.1, 4), (0.5, 2), (2.0, 10)])
@@ -151,10 +122,7 @@ def test_gen_equals_the_paper_and_pytorch_ood_times_m(synthetic, gamma, top_m):
     # tempered logits keep every probability away from pytorch-ood's clamp at 1e-7
     logits = logits_np(synthetic["model"], x) / 20
     ours = GEN(gamma=gamma, top_m=top_m).fit(None, None, lambda t: synthetic["model"](t) / 20).predict(x)
-    # Liu et al. 2023, eq. 5 and their code: sum over the M largest p_j of p_j^gamma (1 - p_j)^gamma
-    p = np.exp(logits - logits.max(1, keepdims=True))
-    p = np.sort(p / p.sum(1, keepdims=True), axis=1)[:, ::-1][:, :top_m]
-    np.testing.assert_allclose(ours, (p**gamma * (1 - p) ** gamma).sum(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(ours, formulas.gen(logits, gamma, top_m), rtol=1e-6)
     # pytorch-ood averages the same terms: ours = its score times the number of terms
     theirs = reference.GEN.score(torch.as_tensor(logits), gamma=gamma, M=top_m).numpy()
     np.testing.assert_allclose(ours, theirs * min(top_m, logits.shape[1]), rtol=1e-5)

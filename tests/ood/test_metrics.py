@@ -3,9 +3,10 @@ import pytest
 import torch
 from pytorch_ood.metrics import OODMetrics
 from pytorch_ood.metrics.functional import fpr_at_tpr
+from sklearn.metrics import roc_curve
 
 from samderm.ood.gate import gate_threshold
-from samderm.ood.metrics import ID_FLAGGED, METRICS, OOD_ACCEPTED, ood_curves, ood_metrics
+from samderm.ood.metrics import ID_FLAGGED, METRICS, OOD_ACCEPTED, convention, ood_curves, ood_metrics
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -97,3 +98,49 @@ def test_curves_agree_with_the_metrics():
     metrics = ood_metrics(id_scores, ood_scores)
     assert np.trapezoid(roc["y"], roc["x"]) == pytest.approx(metrics["auroc"])
     assert -np.trapezoid(pr["y"], pr["x"]) == pytest.approx(metrics["aupr_out"])
+
+
+# the issue's example: the papers' code picks another operating point than our first threshold at 95%
+EXAMPLE_ID, EXAMPLE_OOD = np.arange(20.0), np.array([18.2, 18.4, 18.6, 18.8, 25.0])
+
+
+def fpr_at_nearest_tpr(id_scores, ood_scores, rate=0.95):
+    """The Energy (Liu et al. 2020) and Mahalanobis (Lee et al. 2018) code: in-distribution positive
+    (accepted: score <= t), operating points from the highest threshold down, the first whose TPR is nearest
+    `rate`."""
+    thresholds = np.unique(np.concatenate([id_scores, ood_scores]))[::-1]
+    tpr = np.array([(id_scores <= t).mean() for t in thresholds])
+    fpr = np.array([(ood_scores <= t).mean() for t in thresholds])
+    return fpr[np.argmin(np.abs(tpr - rate))]
+
+
+def test_ood_accepted_is_not_the_papers_nearest_tpr_point():
+    # t = 18 accepts 19 of 20 in-distribution images and no OOD image; 18.2 .. 18.8 also sit at TPR 0.95
+    assert ood_metrics(EXAMPLE_ID, EXAMPLE_OOD)[OOD_ACCEPTED] == 0.0
+    assert fpr_at_nearest_tpr(EXAMPLE_ID, EXAMPLE_OOD) == pytest.approx(0.8)
+
+
+def test_the_convention_says_how_the_papers_code_differs():
+    text = convention()
+    assert "FPR at 95% TPR of the ODIN" not in text and "differs from the FPR at 95% TPR" in text
+    assert "18.2, 18.4, 18.6, 18.8, 25 it is 0.0 here, 0.8 by the Energy and Mahalanobis code and 0.4 by ODIN's" in text
+    assert "OpenOOD v1.5's code differs only on tied scores" in text
+
+
+def openood_fpr95(id_scores, ood_scores):
+    """OpenOOD v1.5 (openood/evaluators/metrics.py): OOD positive, roc_curve with its default
+    drop_intermediate, the FPR of the first point with TPR >= 0.95."""
+    fpr, tpr, _ = roc_curve(np.r_[np.zeros(len(id_scores)), np.ones(len(ood_scores))], np.r_[id_scores, ood_scores])
+    return fpr[np.argmax(tpr >= 0.95)]
+
+
+def test_id_flagged_differs_from_openood_only_on_tied_scores():
+    for seed in range(3):  # continuous scores: no ties
+        rng = np.random.default_rng(seed)
+        id_scores, ood_scores = rng.normal(0, 1, 200), rng.normal(1.5, 1, 90)
+        assert ood_metrics(id_scores, ood_scores)[ID_FLAGGED] == openood_fpr95(id_scores, ood_scores)
+    # 17 OOD images far up, then three scores each shared by one OOD and one in-distribution image: the
+    # equal diagonal ROC steps are collinear, so OpenOOD's curve skips the point where TPR reaches 0.95
+    ood_scores, id_scores = np.r_[[100.0] * 17, 5, 4, 3], np.r_[5, 4, 3, [0.0] * 17]
+    assert ood_metrics(id_scores, ood_scores)[ID_FLAGGED] == pytest.approx(2 / 20)
+    assert openood_fpr95(id_scores, ood_scores) == pytest.approx(3 / 20)

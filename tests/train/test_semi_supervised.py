@@ -1,5 +1,6 @@
 """Semi-supervised heads: the gate keeps not-skin and OOD images unlabelled, val and test are
-never touched, self-training helps where labels are scarce, and a noise pool changes nothing."""
+never touched (nor their near-duplicates in the pool), self-training helps where labels are scarce,
+and a noise pool changes nothing."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from samderm.train.data import RunData
 from samderm.train.fit import train_heads
 from samderm.train.semi_supervised import (
     COLUMNS,
+    GATED_OUT,
+    NEAR_DUPLICATE,
     SemiSupervisedSettings,
     gate_reasons,
+    labelled_twins,
     malignancy_indices,
     select_confident,
     self_train,
@@ -228,16 +232,45 @@ def test_settings_refuse_unknown_keys_and_methods():
         SemiSupervisedSettings.from_config({"method": "mixmatch"})
 
 
-@pytest.mark.parametrize("held_out", [[], ["MEL"]])
-def test_a_semi_supervised_run_lists_every_unlabeled_image_and_predicts_only_labelled_ones(tmp_path, held_out):
-    """With ``held_out_classes`` (open set) the pool's images of the held-out class are gated out as OOD:
-    the model never learns the class, not even from pseudo-labels."""
+def train_with_pool(tmp_path, t: dict, pool_x: np.ndarray, pool_hashes: list[str] | None = None,
+                    near_duplicate_bits: int | None = None, **experiment) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """train_run (threshold 0.2) on the synthetic tables ``t`` plus a pool of ``unlabeled__{i}`` images
+    with features ``pool_x`` (and pHashes ``pool_hashes``) and one rejected pool file that must be
+    skipped. Returns (semi_supervised.tsv, predictions.tsv)."""
     from samderm.features.store import write_store
     from samderm.io import write_tsv
     from samderm.train import train_run
 
     from .conftest import EXPERIMENT as RUN_EXPERIMENT
     from .conftest import LABELS as RUN_LABELS
+
+    pool = [f"unlabeled__{i}" for i in range(len(pool_x))]
+    rows = pd.DataFrame({"image_id": [*pool, "unlabeled__bad"], "source": "unlabeled",
+                         "status": ["ok"] * len(pool) + ["rejected"], "lesion_class": "", "malignancy": ""})
+    if pool_hashes is not None:
+        rows["phash"] = [*pool_hashes, ""]
+    manifest = pd.concat([t["manifest"], rows], ignore_index=True).fillna("")
+    splits = pd.concat([t["splits"], pd.DataFrame({"image_id": pool, "split": "unlabeled", "fold": "-1"})])
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for name, table in (("manifest", manifest), ("splits", splits), ("views", t["views"])):
+        write_tsv(table, tmp_path / f"{name}.tsv")
+    write_store(tmp_path / "images", [*t["view_ids"], *pool], [np.concatenate([t["features"], pool_x.astype(np.float32)])],
+                t["features"].shape[1], "float32", {"crop": "full"})
+    params = {"experiment": {**RUN_EXPERIMENT, "epochs": 40, "patience": 40, **experiment,
+                             "semi_supervised": {"method": "pseudo_label", "threshold": 0.2}},
+              "loss": LOSS, "architecture": ARCH, "labels": RUN_LABELS, "training": {"device": "cpu"},
+              "isic_submission": {}, "ood": {"tpr": 0.95}, "data": {"near_duplicate_bits": near_duplicate_bits},
+              "run": {"experiment": "ssl", "loss": "wce", "architecture": "parallel", "crop": "full", "encoder": "tiny",
+                      "pooling": "mean", "resolution": 64, "seed": 0}}
+    train_run(tmp_path / "manifest.tsv", tmp_path / "splits.tsv", tmp_path / "views.tsv", [tmp_path / "images"], params,
+              tmp_path / "run")
+    return read_tsv(tmp_path / "run" / "semi_supervised.tsv"), read_tsv(tmp_path / "run" / "predictions.tsv")
+
+
+@pytest.mark.parametrize("held_out", [[], ["MEL"]])
+def test_a_semi_supervised_run_lists_every_unlabeled_image_and_predicts_only_labelled_ones(tmp_path, held_out):
+    """With ``held_out_classes`` (open set) the pool's images of the held-out class are gated out as OOD:
+    the model never learns the class, not even from pseudo-labels."""
     from .conftest import LESION
     from .conftest import synthetic_tables
 
@@ -245,28 +278,11 @@ def test_a_semi_supervised_run_lists_every_unlabeled_image_and_predicts_only_lab
     rng = np.random.default_rng(0)
     pool = [f"unlabeled__{i}" for i in range(12)]
     lesion_rows = t["manifest"]["source"].eq("lesion").to_numpy()
-    # pool images near lesion train images of MEL (some confident) and NV, and a rejected file that must be skipped
+    # pool images near lesion train images of MEL (some confident) and NV
     near_rows = np.r_[np.flatnonzero(lesion_rows)[:6], np.flatnonzero(t["manifest"]["lesion_class"].eq("NV"))[:6]]
     near = t["features"][near_rows] + 0.1 * rng.normal(size=(12, t["features"].shape[1]))
-    manifest = pd.concat([t["manifest"], pd.DataFrame({"image_id": [*pool, "unlabeled__bad"], "source": "unlabeled",
-                                                       "status": ["ok"] * 12 + ["rejected"], "lesion_class": "",
-                                                       "malignancy": ""})], ignore_index=True).fillna("")
-    splits = pd.concat([t["splits"], pd.DataFrame({"image_id": pool, "split": "unlabeled", "fold": "-1"})])
-    for name, table in (("manifest", manifest), ("splits", splits), ("views", t["views"])):
-        write_tsv(table, tmp_path / f"{name}.tsv")
-    write_store(tmp_path / "images", [*t["view_ids"], *pool], [np.concatenate([t["features"], near.astype(np.float32)])],
-                t["features"].shape[1], "float32", {"crop": "full"})
-    params = {"experiment": {**RUN_EXPERIMENT, "epochs": 40, "patience": 40, "held_out_classes": held_out,
-                             "semi_supervised": {"method": "pseudo_label", "threshold": 0.2}},
-              "loss": LOSS, "architecture": ARCH, "labels": RUN_LABELS, "training": {"device": "cpu"},
-              "isic_submission": {}, "ood": {"tpr": 0.95},
-              "run": {"experiment": "ssl", "loss": "wce", "architecture": "parallel", "crop": "full", "encoder": "tiny",
-                      "pooling": "mean", "resolution": 64, "seed": 0}}
-    train_run(tmp_path / "manifest.tsv", tmp_path / "splits.tsv", tmp_path / "views.tsv", [tmp_path / "images"], params,
-              tmp_path / "run")
-    table = read_tsv(tmp_path / "run" / "semi_supervised.tsv")
+    table, predictions = train_with_pool(tmp_path, t, near, held_out_classes=held_out)
     assert table["image_id"].tolist() == pool and (table["outcome"] == "pseudo_label").any()
-    predictions = read_tsv(tmp_path / "run" / "predictions.tsv")
     split_of = t["splits"].set_index("image_id")["split"]
     dropped = t["manifest"].loc[t["manifest"]["lesion_class"].isin(held_out), "image_id"]
     dropped = set(dropped[dropped.map(split_of) == "train"])  # the held-out class's train images: never trained on
@@ -277,3 +293,64 @@ def test_a_semi_supervised_run_lists_every_unlabeled_image_and_predicts_only_lab
     if held_out:
         assert (table["outcome"].iloc[:6] == "ood").all(), table  # the held-out class's pool images
         assert (table["pseudo_label"].iloc[6:] == "NV").any()
+
+
+def random_hashes(rng: np.random.Generator, n: int) -> list[str]:
+    """Distinct random 64-bit pHashes: two differ in about 32 bits, never within a few."""
+    return [f"{v:016x}" for v in rng.integers(0, 2**63, n, dtype=np.uint64)]
+
+
+def flipped(phash: str, bits: int) -> str:
+    """The hash with its lowest ``bits`` bits flipped: exactly ``bits`` bits away."""
+    return f"{int(phash, 16) ^ ((1 << bits) - 1):016x}"
+
+
+def test_a_pool_copy_of_a_val_or_test_image_is_never_pseudo_labelled_and_is_counted(tmp_path):
+    """The review's check: copies of val/test images put into the pool (features of the same image,
+    pHash 3 bits away as after a re-encode). Without the check they are pseudo-labelled; with it they are
+    dropped and counted, while a copy of a train image is kept (it leaks nothing)."""
+    from samderm.report.semi_supervised import pool_counts
+
+    from .conftest import LESION
+    from .conftest import synthetic_tables
+
+    t = synthetic_tables()
+    rng = np.random.default_rng(0)
+    t["manifest"]["phash"] = random_hashes(rng, len(t["manifest"]))
+    split = t["manifest"]["image_id"].map(t["splits"].set_index("image_id")["split"])
+    mel = t["manifest"]["lesion_class"] == "MEL"  # the class this short training predicts confidently
+    copied = [*np.flatnonzero(mel & (split == "test"))[:2], np.flatnonzero(mel & (split == "val"))[0],
+              np.flatnonzero(mel & (split == "train"))[0]]
+    pool_x = t["features"][copied] + 0.01 * rng.normal(size=(len(copied), t["features"].shape[1]))
+    pool_hashes = [flipped(h, 3) for h in t["manifest"]["phash"].iloc[copied]]
+
+    unchecked, _ = train_with_pool(tmp_path / "unchecked", t, pool_x, pool_hashes, near_duplicate_bits=None)
+    assert unchecked["outcome"].eq("pseudo_label").all(), unchecked.to_string()  # the leak the check closes
+    table, _ = train_with_pool(tmp_path / "checked", t, pool_x, pool_hashes, near_duplicate_bits=4)
+    assert table["twin_id"].tolist() == t["manifest"]["image_id"].iloc[copied].tolist()
+    assert table["outcome"].tolist() == [NEAR_DUPLICATE] * 3 + ["pseudo_label"]
+    assert table["pseudo_label"].tolist() == ["", "", "", "MEL"]
+    counts = pool_counts(table, LESION, "checked run")
+    assert counts[NEAR_DUPLICATE] == 3 and counts["pseudo_labelled"] == 1
+    assert counts["unlabeled"] == counts["pseudo_labelled"] + sum(counts[reason] for reason in GATED_OUT) == 4
+
+
+def test_labelled_twins_puts_a_val_test_twin_first_and_ignores_far_rejected_and_pool_twins():
+    h = random_hashes(np.random.default_rng(1), 6)
+    rows = [  # image_id, source, status, split, phash
+        ("train_near", "lesion", "ok", "train", flipped(h[0], 1)),
+        ("test_farther", "lesion", "ok", "test", flipped(h[0], 4)),    # 4 bits: still a twin, and it wins
+        ("train_only", "lesion", "ok", "train", flipped(h[1], 2)),
+        ("test_too_far", "lesion", "ok", "test", flipped(h[2], 5)),    # 5 bits: not a twin at 4
+        ("ood_test", "ood", "ok", "test", flipped(h[3], 2)),          # an OOD test image leaks as much
+        ("rejected_test", "lesion", "rejected", "", h[4]),
+        ("u0", "unlabeled", "ok", "unlabeled", h[0]), ("u1", "unlabeled", "ok", "unlabeled", h[1]),
+        ("u2", "unlabeled", "ok", "unlabeled", h[2]), ("u3", "unlabeled", "ok", "unlabeled", h[3]),
+        ("u4", "unlabeled", "ok", "unlabeled", h[4]), ("u5", "unlabeled", "ok", "unlabeled", h[4]),  # pool twins only
+    ]
+    manifest = pd.DataFrame(rows, columns=["image_id", "source", "status", "split", "phash"])
+    splits = manifest.loc[manifest["status"] == "ok", ["image_id", "split"]]
+    twins = labelled_twins(manifest.drop(columns="split"), splits, ["u0", "u1", "u2", "u3", "u4", "u5"], max_bits=4)
+    assert twins["twin_id"].tolist() == ["test_farther", "train_only", "", "ood_test", "", ""]
+    assert twins["twin_split"].tolist() == ["test", "train", "", "test", "", ""]
+    assert labelled_twins(manifest, splits, ["u0"], max_bits=None)["twin_id"].tolist() == [""]  # off: nothing matched
