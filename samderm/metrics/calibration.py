@@ -1,5 +1,6 @@
 """Calibration of predicted probabilities: expected calibration error (equal-width and equal-mass
-bins), negative log-likelihood and Brier score, and temperature scaling (Guo et al. 2017).
+bins), negative log-likelihood and Brier score, and temperature scaling (Guo et al. 2017), which keeps
+T = 1 and says why where the validation predictions cannot identify a temperature.
 
 NLL and Brier come from scikit-learn; ECE is binned by hand because scikit-learn's
 ``calibration_curve`` drops empty bins and does not return the bin sizes that ECE weights by."""
@@ -14,10 +15,18 @@ from scipy.special import log_softmax, softmax
 from sklearn.metrics import brier_score_loss, log_loss
 
 BINNINGS = ("width", "mass")
-# probabilities are clipped here before taking logs, so a hard 0 gives a finite logit
-TINY = 1e-12
+# probabilities are clipped here before taking logs, so a hard 0 gives a finite logit; the heads write
+# float32 probabilities, so below float32's smallest normal value nothing is known (a higher clip flattens logits)
+TINY = float(np.finfo(np.float32).tiny)
 # temperatures searched: log T in [-LOG_T_BOUND, LOG_T_BOUND]
 LOG_T_BOUND = 5.0
+# an optimum this close to a bound (in log T) is taken as the search's edge, not a fitted T
+BOUND_MARGIN = 0.01
+# a bound whose NLL is this close to the optimum's is as good: the NLL is flat out to the bound
+FLAT_NLL = 1e-12
+# why a temperature is what it is: fitted, or kept at 1 because val cannot identify it
+FITTED, VAL_ERROR_FREE, AT_SEARCH_BOUND = "fitted", "val_error_free", "at_search_bound"
+TEMPERATURE_STATUSES = (FITTED, VAL_ERROR_FREE, AT_SEARCH_BOUND)
 
 
 @dataclass(frozen=True)
@@ -90,12 +99,28 @@ def scaled_probabilities(probabilities: np.ndarray, temperature: float) -> np.nd
     return softmax(logits_of(probabilities) / temperature, axis=1)
 
 
-def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
+@dataclass(frozen=True)
+class TemperatureFit:
+    """The temperature to scale by and why: ``fitted`` (the NLL optimum), else T = 1 with the reason
+    (``val_error_free``: NLL falls without end as T shrinks; ``at_search_bound``: the NLL is lowest at,
+    or flat out to, the search's edge, whose T is ``bound``)."""
+    temperature: float
+    status: str
+    bound: float | None = None
+
+    @property
+    def fitted(self) -> bool:
+        return self.status == FITTED
+
+
+def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> TemperatureFit:
     """The temperature T that minimises the NLL of softmax(logits / T) on (validation) predictions,
-    searched over log T (bounded scalar minimisation)."""
+    searched over log T (bounded scalar minimisation); T = 1 where val does not identify it."""
     logits, labels = logits_of(probabilities), np.asarray(labels, dtype=int)
     if len(labels) == 0:
         raise ValueError("cannot fit a temperature on zero predictions")
+    if np.all(logits.argmax(axis=1) == labels):
+        return TemperatureFit(1.0, VAL_ERROR_FREE)
     rows = np.arange(len(labels))
 
     def nll(log_t: float) -> float:
@@ -103,7 +128,10 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
     result = minimize_scalar(nll, bounds=(-LOG_T_BOUND, LOG_T_BOUND), method="bounded",
                              options={"xatol": 1e-6})
-    return float(np.exp(result.x))
+    for edge in (-LOG_T_BOUND, LOG_T_BOUND):
+        if abs(result.x - edge) <= BOUND_MARGIN or nll(edge) <= result.fun + FLAT_NLL:
+            return TemperatureFit(1.0, AT_SEARCH_BOUND, bound=float(np.exp(edge)))
+    return TemperatureFit(float(np.exp(result.x)), FITTED)
 
 
 def calibration_metrics(probabilities: np.ndarray, labels: np.ndarray, n_bins: int) -> dict[str, float]:

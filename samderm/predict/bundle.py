@@ -20,6 +20,7 @@ import torch
 
 from samderm.features.checkpoint import CheckpointError, verify_sha256
 from samderm.heads import HeadModel, load_head
+from samderm.metrics.calibration import AT_SEARCH_BOUND, FITTED, VAL_ERROR_FREE
 from samderm.io import atomic_path, read_json, write_json
 from samderm.ood import DETECTORS
 from samderm.ood.logits import LogitDetector
@@ -30,6 +31,11 @@ FORMAT = "samderm-bundle/1"
 BUNDLE_FILE = "bundle.json"
 GATE_FIT_FORMAT = "samderm-gate-fit/1"
 TASKS = ("skin", "lesion", "malignancy")
+LEGACY_LEDOIT_WOLF = ("mahalanobis", "relative_mahalanobis")  # their covariance before it was a recorded argument
+NOT_CALIBRATED = {VAL_ERROR_FREE: "temperature not identifiable: every validation prediction was right (T = 1 kept)",
+                  AT_SEARCH_BOUND: "temperature not identifiable: the validation NLL optimum is at the edge of the "
+                                   "search (T = 1 kept)",
+                  None: "the study has no calibration temperature for its run"}
 
 
 class BundleError(ValueError):
@@ -53,13 +59,36 @@ def needs_fit_rows(detector: str) -> bool:
 
 @dataclass
 class HeadSpec:
-    """One task's chosen head: its model.pt, its run, its feature set and calibration temperature."""
+    """One task's chosen head: its model.pt, its run, its feature set, calibration temperature and why
+    (``temperature_status`` of calibration_runs.tsv; ``fitted`` where a temperature is given without one)."""
 
     model: Path
     run: dict
     feature_set: dict  # encoder, pooling, resolution, crop
     temperature: float | None = None
+    temperature_status: str | None = None
     selection: dict = field(default_factory=dict)
+
+    @property
+    def status(self) -> str | None:
+        return self.temperature_status or (None if self.temperature is None else FITTED)
+
+
+def uncalibrated_reason(task: Mapping[str, Any]) -> str | None:
+    """Why a bundle task's probabilities are not temperature-scaled; None when they are."""
+    if task.get("temperature") is None:
+        return NOT_CALIBRATED[None]
+    status = task.get("temperature_status") or FITTED  # bundles written before the status was recorded
+    return None if status == FITTED else NOT_CALIBRATED.get(status, status)
+
+
+def calibration_notes(content: Mapping[str, Any]) -> dict[str, str]:
+    """Per bundle task what its calibrated probabilities are: scaled by which T, or why there are none."""
+    notes = {}
+    for task, spec in content["tasks"].items():
+        why = uncalibrated_reason(spec)
+        notes[task] = f"temperature-scaled, T = {float(spec['temperature']):.4g}" if why is None else f"none, {why}"
+    return notes
 
 
 @dataclass
@@ -74,6 +103,11 @@ class GateSpec:
     fit_features: np.ndarray
     fit_labels: np.ndarray
     selection: dict = field(default_factory=dict)
+    base_detector: str = ""  # the samderm.ood.DETECTORS key of a variant (ood.variants); empty: ``detector`` is one
+
+    @property
+    def detector_class(self) -> str:
+        return self.base_detector or self.detector
 
 
 def write_bundle(out_dir: str | Path, heads: Mapping[str, HeadSpec], gate: GateSpec, feature_sets: Mapping[str, dict],
@@ -92,9 +126,9 @@ def write_bundle(out_dir: str | Path, heads: Mapping[str, HeadSpec], gate: GateS
         shutil.copyfile(spec.model, out / "heads" / f"{task}.pt")
         tasks[task] = {"model": f"heads/{task}.pt", "classes": head.tasks[task], "run": spec.run,
                        "feature_set": feature_set_key(spec.feature_set), "temperature": spec.temperature,
-                       "selection": spec.selection}
+                       "temperature_status": spec.status, "selection": spec.selection}
     shutil.copyfile(gate.model, out / "heads" / "gate.pt")
-    if needs_fit_rows(gate.detector):
+    if needs_fit_rows(gate.detector_class):
         rows = {"features": torch.from_numpy(np.array(gate.fit_features, np.float32)),  # a copy: stores are read-only maps
                 "labels": torch.from_numpy(np.array(gate.fit_labels, np.int64))}
     else:
@@ -107,7 +141,7 @@ def write_bundle(out_dir: str | Path, heads: Mapping[str, HeadSpec], gate: GateS
         "tasks": tasks,
         "gate": {"model": "heads/gate.pt", "fit_rows": "gate_fit.pt", "run": gate.run,
                  "feature_set": feature_set_key(gate.feature_set), "head": gate.head, "detector": gate.detector,
-                 "params": gate.params, "threshold": float(gate.threshold), "n_fit_rows": int(len(rows["labels"])),
+                 "base_detector": gate.detector_class, "params": gate.params, "threshold": float(gate.threshold), "n_fit_rows": int(len(rows["labels"])),
                  "selection": gate.selection},
         "feature_sets": dict(feature_sets),
         "features": features,
@@ -151,7 +185,7 @@ def load_bundle(bundle_dir: str | Path, checkpoints: Mapping[str, str | Path] | 
     fit = torch.load(root / gate_spec["fit_rows"], map_location="cpu", weights_only=True)
     if fit.get("format") != GATE_FIT_FORMAT:
         raise BundleError(f"{root / gate_spec['fit_rows']}: not the gate's fit rows ({GATE_FIT_FORMAT})")
-    detector = DETECTORS[gate_spec["detector"]](**gate_spec["params"]).fit(
+    detector = DETECTORS[gate_spec.get("base_detector", gate_spec["detector"])](**gate_params(gate_spec)).fit(
         fit["features"].numpy(), fit["labels"].numpy(), HeadReadout(gate_model, gate_spec["head"]))
     checkpoints = {k: Path(v) for k, v in (checkpoints or {}).items()}
     encoders = {key: checked_encoder(fs, root, checkpoints) for key, fs in content["feature_sets"].items()}
@@ -159,6 +193,18 @@ def load_bundle(bundle_dir: str | Path, checkpoints: Mapping[str, str | Path] | 
         seg = content["segmenter"]
         seg["encoder_config"] = checked_encoder(seg, root, checkpoints)
     return Bundle(root, content, heads, gate_model, detector, encoders)
+
+
+def gate_params(gate_spec: Mapping[str, Any]) -> dict:
+    """The gate detector's constructor arguments; bundles written before ``base_detector`` and the covariance
+    estimator were recorded used Ledoit-Wolf, the Mahalanobis detectors' default then."""
+    params = dict(gate_spec["params"])
+    legacy = "base_detector" not in gate_spec and gate_spec["detector"] in LEGACY_LEDOIT_WOLF
+    if legacy and "covariance" not in params:
+        log.warning("bundle gate %s records no covariance estimator: using ledoit_wolf, as when it was written",
+                    gate_spec["detector"])
+        params["covariance"] = "ledoit_wolf"
+    return params
 
 
 def checked_encoder(entry: Mapping[str, Any], root: Path, checkpoints: Mapping[str, Path]) -> dict:

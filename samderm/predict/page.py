@@ -9,12 +9,13 @@ from pathlib import Path
 import pandas as pd
 
 from samderm.io import atomic_path
+from samderm.predict.bundle import calibration_notes
 
 TOP = 3
 
 
 def _probabilities(row: pd.Series, task: str) -> dict[str, float]:
-    """The task's calibrated probabilities where the study calibrates, else the raw ones."""
+    """The task's calibrated probabilities where the bundle has a fitted temperature, else the raw ones."""
     for prefix in (f"{task}_cal_p_", f"{task}_p_"):
         cells = {k[len(prefix):]: float(v) for k, v in row.items() if k.startswith(prefix)}
         if cells:
@@ -45,6 +46,7 @@ def write_page(path: str | Path, predictions: pd.DataFrame, bad: pd.DataFrame, b
     bad_rows = "".join(f"<tr><td>{html.escape(r['image'])}</td><td>{html.escape(r['reason'])}</td></tr>"
                        for _, r in bad.iterrows())
     gate = bundle["gate"]
+    calibration = "; ".join(f"{task}: {note}" for task, note in calibration_notes(bundle).items())
     summary = (f"{counts['found']} image files: {counts['predicted']} predicted ({counts['accepted']} accepted, "
                f"{counts['rejected_not_skin']} rejected as not skin, {counts['rejected_ood']} rejected as OOD), "
                f"{counts['bad']} unreadable")
@@ -54,8 +56,8 @@ border:1px solid #ccc}} .card img{{max-width:128px;max-height:128px}} .name{{fon
 .ok{{color:#060}} .no{{color:#a00}} ol{{margin:2px 0;padding-left:20px}}</style></head><body>
 <h1>Predictions</h1><p>{html.escape(summary)}</p>
 <p>Gate: the skin head, then {html.escape(gate['detector'])} on the {html.escape(gate['head'])} head (reject when the
-score &gt; {gate['threshold']:.4g}); probabilities {'calibrated' if any('_cal_p_' in c for c in predictions.columns) else 'raw'};
-bundle config {html.escape(bundle['config_sha256'][:12])}.</p>
+score &gt; {gate['threshold']:.4g}); bundle config {html.escape(bundle['config_sha256'][:12])}.</p>
+<p>Calibrated probabilities (shown where a task has them, else the head's own): {html.escape(calibration)}.</p>
 {''.join(cards)}
 <h2>Unreadable files ({len(bad)})</h2><table><tr><th>image</th><th>reason</th></tr>{bad_rows}</table>
 </body></html>

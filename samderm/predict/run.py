@@ -19,7 +19,7 @@ from samderm.features.runtime import resolve_device
 from samderm.io import write_json, write_tsv
 from samderm.logs import progress
 from samderm.metrics.calibration import scaled_probabilities
-from samderm.predict.bundle import Bundle, load_bundle
+from samderm.predict.bundle import Bundle, calibration_notes, load_bundle, uncalibrated_reason
 from samderm.predict.page import write_page
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class Predictor:
             classes = spec["classes"]
             columns[f"{task}_predicted"] = np.asarray(classes, dtype=object)[p.argmax(axis=1)]
             columns.update({f"{task}_p_{c}": p[:, j] for j, c in enumerate(classes)})
-            if spec.get("temperature") is not None:
+            if uncalibrated_reason(spec) is None:  # a T val could not identify would only saturate
                 calibrated = scaled_probabilities(p, float(spec["temperature"]))
                 columns.update({f"{task}_cal_p_{c}": calibrated[:, j] for j, c in enumerate(classes)})
         score = self.bundle.detector.predict(features[gate["feature_set"]])
@@ -133,7 +133,8 @@ def predict_images(source: str | Path, bundle_dir: str | Path, out_dir: str | Pa
     write_tsv(all_rows, out / "predictions.tsv",
               f"bundle {Path(bundle_dir)} ({predictor.bundle.content['config_sha256'][:12]}); "
               "decision: accepted, or rejected by not_skin (skin head) or ood (score > threshold); "
-              "status rejected = unreadable file (reason)")
+              "status rejected = unreadable file (reason); "
+              + "; ".join(f"{task}_cal_p_*: {note}" for task, note in calibration_notes(predictor.bundle.content).items()))
     write_tsv(bad_table, out / "bad_images.tsv")
     write_json(counts, out / "counts.json")
     write_page(out / "index.html", predictions, bad_table, predictor.bundle.content, counts)

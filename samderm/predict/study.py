@@ -17,6 +17,7 @@ from samderm.features.store import load_features, read_store
 from samderm.io import read_json, read_tsv
 from samderm.matrix import Run
 from samderm.ood.pipeline import FeatureLookup
+from samderm.ood.registry import detector_spec
 from samderm.ood.sets import fit_rows
 from samderm.predict.bundle import TASKS, BundleError, GateSpec, HeadSpec, config_sha256, write_bundle
 from samderm.report.aggregate import CONFIG_KEYS, RUN_KEYS, read_runs, run_from_dir
@@ -71,6 +72,14 @@ def choose_gate(ood_dir: Path, named: Mapping[str, Any]) -> tuple[str, str, dict
     return row["head"], row["detector"], params, float(threshold.iloc[0]), why
 
 
+def run_temperature(calibration: pd.DataFrame, run: Run, task: str) -> tuple[float | None, str | None]:
+    """(temperature, temperature_status) of the run and task in calibration_runs.tsv; (None, None) without a row."""
+    rows = calibration[(calibration[RUN_KEYS] == pd.Series(run.as_dict())).all(axis=1) & (calibration["task"] == task)]
+    if rows.empty:
+        return None, None
+    return float(rows["temperature"].iloc[0]), rows["temperature_status"].iloc[0]
+
+
 def feature_set_entry(config: Mapping[str, Any], run: Run, results: Path) -> dict:
     store = results / "features" / run.feature_set / run.crop / "images"
     settings = read_json(store / "settings.json")
@@ -103,17 +112,14 @@ def bundle_study(config: Mapping[str, Any], out_dir: str | Path, results: str | 
         gate_run, gate_why = best_run(tidy[tidy["architecture"].isin(config["ood"]["architectures"])], "lesion", metric)
     ood_dir = results / "ood" / gate_run.path
     head, detector, params, threshold, why = choose_gate(ood_dir, gate_cfg)
+    gate_detector = detector_spec(detector, config["ood"])  # a variant's fixed arguments are not in tuning.tsv
     for key, run in [*((f"predict.models.{t}", r) for t, (r, _) in runs.items()), ("predict.gate.run", gate_run)]:
         if run.experiment in held_out:
             raise BundleError(f"{key}: experiment {run.experiment} holds out lesion classes "
                               f"{config['experiments'][run.experiment]['held_out_classes']}; bundle a run that saw all")
 
-    def temperature(run: Run, task: str) -> float | None:
-        rows = calibration[(calibration[RUN_KEYS] == pd.Series(run.as_dict())).all(axis=1) & (calibration["task"] == task)]
-        return float(rows["temperature"].iloc[0]) if len(rows) else None
-
-    heads = {t: HeadSpec(results / "runs" / r.path / "model.pt", r.as_dict(), _fs(r), temperature(r, t), why_t)
-             for t, (r, why_t) in runs.items()}
+    heads = {t: HeadSpec(results / "runs" / r.path / "model.pt", r.as_dict(), _fs(r), *run_temperature(calibration, r, t),
+                         selection=why_t) for t, (r, why_t) in runs.items()}
     store = results / "features" / gate_run.feature_set / gate_run.crop / "images"
     from samderm.heads import load_head
 
@@ -124,8 +130,9 @@ def bundle_study(config: Mapping[str, Any], out_dir: str | Path, results: str | 
     fit = fit_rows(manifest, read_tsv(results / "data" / "views" / f"{balancing}.tsv"), head, classes)
     view_ids, features = load_features(store)
     gate = GateSpec(results / "runs" / gate_run.path / "model.pt", gate_run.as_dict(), _fs(gate_run), head, detector,
-                    params, threshold, FeatureLookup(view_ids, features, str(store))(fit["image_id"].tolist()),
-                    fit["label"].to_numpy(np.int64), {**gate_why, "detector": why})
+                    gate_detector.arguments(params), threshold,
+                    FeatureLookup(view_ids, features, str(store))(fit["image_id"].tolist()),
+                    fit["label"].to_numpy(np.int64), {**gate_why, "detector": why}, gate_detector.base)
     used = {*(r for r, _ in runs.values()), gate_run}
     feature_sets = {f"{r.feature_set}/{r.crop}": feature_set_entry(config, r, results) for r in used}
     segmenter = None

@@ -1,5 +1,6 @@
 """Reliability diagrams of the best model of each task (chosen on val): test accuracy against
-top-label confidence per equal-width bin, before and after temperature scaling, seeds pooled."""
+top-label confidence per equal-width bin, before and after temperature scaling, seeds pooled; a seed
+whose temperature val could not identify is scaled by T = 1 and its reason is in the panel title."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from samderm.metrics.calibration import expected_calibration_error, reliability_bins, scaled_probabilities
+from samderm.metrics.calibration import FITTED, expected_calibration_error, reliability_bins, scaled_probabilities
 from samderm.matrix import Run
 from samderm.report.aggregate import CONFIG_KEYS, RUN_KEYS, ResultsError, read_runs, run_from_dir
 from samderm.report.calibration import read_calibration
@@ -47,11 +48,13 @@ def reliability_figure(runs_tsv: str | Path, calibration_tsv: str | Path, run_di
         if not chosen:
             raise ResultsError(f"no predictions of the chosen {task} configuration {config}")
         rows = calibration[(calibration["task"] == task) & (calibration["split"] == "test")]
-        by_run = {Run(**{k: row[k] for k in RUN_KEYS}).path: row["temperature"] for _, row in rows.iterrows()}
+        by_run = {Run(**{k: row[k] for k in RUN_KEYS}).path: (row["temperature"], row["temperature_status"])
+                  for _, row in rows.iterrows()}
         missing = [d for d in chosen if run_from_dir(d).path not in by_run]
         if missing:
             raise ResultsError(f"{calibration_tsv}: no {task} temperature of {missing[0]}")
-        temperatures = {d: float(by_run[run_from_dir(d).path]) for d in chosen}
+        temperatures = {d: float(by_run[run_from_dir(d).path][0]) for d in chosen}
+        statuses = [by_run[run_from_dir(d).path][1] for d in chosen]
         raw, scaled, labels = pooled_test_predictions(chosen, task, temperatures)
         ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect calibration")
         for i, (name, probabilities) in enumerate((("before", raw), ("after T", scaled))):
@@ -65,7 +68,7 @@ def reliability_figure(runs_tsv: str | Path, calibration_tsv: str | Path, run_di
         ax.set_aspect("equal")
         ax.set_xlabel("confidence (top-label probability)")
         ax.set_ylabel("accuracy")
-        t_text = ", ".join(f"{t:.2f}" for t in temperatures.values())
+        t_text = ", ".join(f"{t:.2f}" + ("" if s == FITTED else f" ({s})") for t, s in zip(temperatures.values(), statuses))
         ax.set_title(f"{task}: {config['experiment']} / {config['loss']} / {config['architecture']} / "
                      f"{config['crop']}\nT = {t_text}; {len(labels)} test predictions", fontsize=9)
         ax.legend(fontsize=8, loc="upper left")

@@ -27,6 +27,7 @@ def test_bundle_is_written_with_the_chosen_runs(finished_study):
     for spec in bundle["tasks"].values():
         assert (finished_study / "results/models" / spec["model"]).is_file()
         assert spec["temperature"] is not None  # the demo calibrates every run
+        assert spec["temperature_status"] in ("fitted", "val_error_free", "at_search_bound")
     assert bundle["gate"]["threshold"] == pytest.approx(bundle["gate"]["threshold"])
     assert all(fs["random_weights"] for fs in bundle["feature_sets"].values())  # the demo's encoders
 
@@ -73,6 +74,9 @@ def test_ood_pictures_are_rejected_or_shown_accepted_with_their_label(finished_s
         assert row["image"] in page
     # the gate's scores are the study's own scores of the same pictures
     bundle = read_json(finished_study / "results/models/bundle.json")
+    for task, spec in bundle["tasks"].items():
+        if spec["temperature_status"] != "fitted":  # a T val could not identify is never applied (the flower's MEL 1.0)
+            assert not [c for c in table.columns if c.startswith(f"{task}_cal_p_")]
     gate = bundle["gate"]
     g = gate["run"]
     scores = read_tsv(finished_study / "results/ood" / g["experiment"] / g["loss"] / g["architecture"] / g["crop"]

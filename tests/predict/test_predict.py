@@ -3,6 +3,8 @@ from a bundle copied elsewhere; a wrong encoder file is refused; bad files are l
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 
 import numpy as np
@@ -13,7 +15,7 @@ from PIL import Image
 
 from samderm.features.store import load_features
 from samderm.io import read_json, read_tsv
-from samderm.metrics.calibration import scaled_probabilities
+from samderm.metrics.calibration import LOG_T_BOUND, scaled_probabilities
 from samderm.ood import Mahalanobis
 from samderm.predict import BundleError, load_bundle, predict_images
 from samderm.predict.cli import main
@@ -126,3 +128,31 @@ def test_single_image_file(tiny_study, predicted, tmp_path):
     columns = [c for c in one.columns if "_p_" in c or c == "ood_score"]
     np.testing.assert_allclose(one[columns].astype(float).to_numpy(), table.loc[["img004.png"], columns].astype(float).to_numpy(),
                                atol=1e-6, rtol=0)
+
+
+def test_bundle_records_why_each_temperature_is_what_it_is(tiny_study):
+    tasks = read_json(tiny_study["bundle"] / "bundle.json")["tasks"]
+    # the conftest gives skin and lesion a temperature (fitted) and malignancy none
+    assert {t: (spec["temperature"], spec["temperature_status"]) for t, spec in tasks.items()} == {
+        "skin": (1.5, "fitted"), "lesion": (0.7, "fitted"), "malignancy": (None, None)}
+
+
+def test_a_temperature_val_could_not_identify_gives_no_calibrated_probabilities(tiny_study, predicted, tmp_path):
+    bundle = shutil.copytree(tiny_study["bundle"], tmp_path / "models")
+    content = read_json(bundle / "bundle.json")
+    # skin as bundle_study writes it (T = 1 kept); lesion with the search's bound T = e^-5 left in, which
+    # would push every calibrated lesion probability to exactly 0 or 1
+    content["tasks"]["skin"].update(temperature=1.0, temperature_status="val_error_free")
+    content["tasks"]["lesion"].update(temperature=math.exp(-LOG_T_BOUND), temperature_status="at_search_bound")
+    (bundle / "bundle.json").write_text(json.dumps(content))
+    predict_images(tiny_study["images"], bundle, tmp_path / "out", masks_dir=tiny_study["masks"])
+    table = read_tsv(tmp_path / "out" / "predictions.tsv").set_index("image")
+    assert not [c for c in table.columns if "_cal_p_" in c]
+    raw = [c for c in table.columns if "_p_" in c]
+    pd.testing.assert_frame_equal(table[raw], predicted[1][raw])  # the heads' own probabilities are unchanged
+    lesion = table[[f"lesion_p_{c}" for c in TASKS["lesion"]]].astype(float).to_numpy()
+    assert (scaled_probabilities(lesion, math.exp(-LOG_T_BOUND)).max(axis=1) == 1.0).all()  # what scaling would show
+    header = (tmp_path / "out" / "predictions.tsv").read_text().splitlines()[0]
+    page = (tmp_path / "out" / "index.html").read_text()
+    for text in (header, page):
+        assert "every validation prediction was right" in text and "NLL optimum is at the edge of the search" in text

@@ -7,7 +7,7 @@ import pytest
 
 from samderm.io import write_tsv
 from samderm.predict.bundle import BundleError, needs_fit_rows
-from samderm.predict.study import best_run, choose_gate
+from samderm.predict.study import best_run, choose_gate, run_temperature
 
 BASE = {"experiment": "exp1", "architecture": "parallel", "crop": "full", "encoder": "tiny", "pooling": "mean",
         "resolution": 256}
@@ -68,6 +68,20 @@ def test_gate_named_in_the_config(ood_dir):
         choose_gate(ood_dir, {"detector": "vim"})
 
 
+def test_the_bundle_takes_each_temperature_with_its_status_from_the_calibration_table():
+    from samderm.matrix import Run
+
+    rows = [{**BASE, "loss": "wce", "seed": seed, "task": task, "temperature": t, "temperature_status": status,
+             "split": split, "metric": "nll", "before": 0.5, "after": 0.4}
+            for seed, task, t, status in ((0, "lesion", 1.0, "val_error_free"), (0, "skin", 1.7, "fitted"),
+                                          (1, "lesion", 0.8, "fitted")) for split in ("val", "test")]
+    calibration = pd.DataFrame(rows)
+    run = Run(**{**BASE, "loss": "wce", "seed": 0})
+    assert run_temperature(calibration, run, "lesion") == (1.0, "val_error_free")
+    assert run_temperature(calibration, run, "skin") == (1.7, "fitted")
+    assert run_temperature(calibration, run, "malignancy") == (None, None)
+
+
 def test_only_feature_detectors_keep_fit_rows():
     assert [d for d in ("msp", "odin", "energy", "maxlogit", "gen") if needs_fit_rows(d)] == []
     assert all(needs_fit_rows(d) for d in ("mahalanobis", "relative_mahalanobis", "knn", "vim"))
@@ -81,7 +95,7 @@ def test_held_out_class_experiments_are_never_bundled(tmp_path):
     table = tidy({("wce", 0): (0.5, 0.5)})
     write_tsv(table.assign(experiment="open"), tables / "runs.tsv")
     write_tsv(pd.DataFrame(columns=["experiment", "loss", "architecture", "crop", "encoder", "pooling", "resolution",
-                                    "seed", "task", "temperature", "split", "metric", "before", "after"]),
+                                    "seed", "task", "temperature", "temperature_status", "split", "metric", "before", "after"]),
               tables / "calibration_runs.tsv")
     config = {"architectures": {"parallel": {"type": "parallel"}}, "report": {"selection_metric": "macro_f1"},
               "experiments": {"open": {"held_out_classes": ["DF"]}}, "ood": {"architectures": ["parallel"]},
