@@ -24,7 +24,11 @@ from samderm.logs import progress
 
 log = logging.getLogger(__name__)
 
-DEMO_KEYS = {"seed", "image_size", "class_counts", "images_per_lesion", "not_skin", "ood", "unlabeled"}
+DEMO_KEYS = {"seed", "image_size", "class_counts", "images_per_lesion", "not_skin", "ood", "unlabeled", "look_alike",
+             "label_noise"}
+# defaults of data.demo.look_alike and data.demo.label_noise (config/schema.yaml): classes that overlap as real ones do
+LOOK_ALIKE = 0.25
+LABEL_NOISE = 0.05
 UNLABELED_LESION_SHARE = 0.75  # the rest of the unlabeled folder: OOD kinds and not-skin pictures, as a real pool has
 SKIN_TONES = np.array([[232, 190, 165], [215, 170, 140], [195, 145, 115], [170, 120, 90]], float)
 SITES = ["anterior torso", "posterior torso", "lower extremity", "upper extremity", "head/neck", "palms/soles"]
@@ -116,13 +120,36 @@ def _hairs(rng: np.random.Generator, image: Image.Image) -> None:
         draw.line([tuple(p) for p in points], fill=(45, 30, 25), width=int(rng.integers(1, 3)))
 
 
-def lesion_image(cls: str, lesion_rng_seed: tuple, image_rng_seed: tuple, size: int) -> tuple[Image.Image, Image.Image]:
+def drawn_looks(cls: str, rng: np.random.Generator, look_alike: float, label_noise: float) -> tuple[str, str, str]:
+    """The classes whose (colour, shape, texture) one lesion of class ``cls`` is drawn with: its own, except
+    that with probability ``label_noise`` the whole lesion looks like another class (its label is wrong), and
+    else with probability ``look_alike`` one of the three parts is another class's (a lesion that mimics
+    another, as melanoma mimics naevi), so that no classifier separates the demo's classes perfectly."""
+    looks, others = [cls] * 3, [c for c in ISIC_CLASSES if c != cls]
+    if rng.random() < label_noise:
+        return (str(rng.choice(others)),) * 3
+    if rng.random() < look_alike:
+        looks[int(rng.integers(3))] = str(rng.choice(others))
+    return tuple(looks)
+
+
+def _acquired(pixels: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """Acquisition noise of one picture: white balance, exposure, focus and sensor grain differ per image."""
+    pixels = pixels * rng.uniform(0.94, 1.06, 3) * rng.uniform(0.9, 1.1)
+    pixels = pixels + rng.normal(0, rng.uniform(1, 5), pixels.shape)
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    return image.filter(ImageFilter.GaussianBlur(rng.uniform(0, 0.6)))
+
+
+def lesion_image(cls: str, lesion_rng_seed: tuple, image_rng_seed: tuple, size: int, look_alike: float = LOOK_ALIKE,
+                 label_noise: float = LABEL_NOISE) -> tuple[Image.Image, Image.Image]:
     """One dermoscopy-like picture of a lesion and its binary mask.
 
-    The lesion's shape and colour come from its lesion seed (shared by the images of one
-    lesion); position, scale, rotation, lighting, hairs and noise from the image seed."""
-    colour, radius, irregularity, border = LOOKS[cls]
+    The lesion's shape and colour come from its lesion seed (shared by the images of one lesion), drawn as
+    ``drawn_looks`` says; position, scale, rotation, lighting, hairs and acquisition noise from the image seed."""
     lrng, irng = rng_for(*lesion_rng_seed), rng_for(*image_rng_seed)
+    colour_of, shape_of, texture_of = drawn_looks(cls, lrng, look_alike, label_noise)
+    colour, (_, radius, irregularity, border) = LOOKS[colour_of][0], LOOKS[shape_of]
     harmonics = lrng.normal(0, irregularity, size=(5, 2))
     aspect = lrng.uniform(0.75, 1.0)
     base = np.array(colour, float) + lrng.normal(0, 8, 3)
@@ -139,10 +166,9 @@ def lesion_image(cls: str, lesion_rng_seed: tuple, image_rng_seed: tuple, size: 
     edge = scale * (1 + sum(a * np.cos((k + 2) * ang + b * np.pi) for k, (a, b) in enumerate(harmonics)))
     alpha = np.clip((edge - dist) * size / border + 0.5, 0, 1)
 
-    lesion = base + _texture(cls, rng_for(texture_seed), dist / np.maximum(edge, 1e-6), ang, np.stack([u, v]))
+    lesion = base + _texture(texture_of, rng_for(texture_seed), dist / np.maximum(edge, 1e-6), ang, np.stack([u, v]))
     pixels = _skin(irng, size) * (1 - alpha[..., None]) + lesion * alpha[..., None]
-    pixels *= irng.uniform(0.9, 1.1)
-    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    image = _acquired(pixels, irng)
     _hairs(irng, image)
     if irng.random() < 0.5:  # the dark round field of a contact dermoscope
         field = np.hypot(grid[0], grid[1]) > irng.uniform(0.48, 0.6)
@@ -198,6 +224,44 @@ def stripes(rng: np.random.Generator, size: int) -> Image.Image:
     wave = (0.5 + 0.5 * np.sin(2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / period))[..., None]
     pixels = wave * rng.uniform(0, 255, 3) + (1 - wave) * rng.uniform(0, 255, 3)
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def _not_skin_pick(seed: int, look_alike: float, label_noise: float) -> Callable[[int], tuple[str, Any]]:
+    """The i-th not-skin image: a view of a shipped picture; with probability ``label_noise`` a lesion picture
+    instead (a not-skin set gathered from the web holds the odd skin photo), else with probability ``look_alike``
+    the view recoloured in a skin tone (a hard negative: skin's colour, not skin's shapes)."""
+    def pick(i: int) -> tuple[str, Any]:
+        picture, draw = NOT_SKIN_IMAGES[i % len(NOT_SKIN_IMAGES)], rng_for(seed, "not_skin kind", i).random()
+        if draw >= label_noise + look_alike:
+            return "", picture
+        make = mislabelled_lesion if draw < label_noise else skin_toned(picture)
+
+        def view(rng: np.random.Generator, size: int) -> Image.Image:
+            return make(rng, size)
+        view.__name__ = Path(picture[1]).stem  # the file name does not reveal which pictures are hard or noisy
+        return "", view
+    return pick
+
+
+def mislabelled_lesion(rng: np.random.Generator, size: int) -> Image.Image:
+    """A lesion picture of a random class, drawn true to its class, for the not-skin folder."""
+    cls = str(rng.choice(ISIC_CLASSES))
+    return lesion_image(cls, ("not_skin lesion", int(rng.integers(2**31))), ("not_skin image", int(rng.integers(2**31))),
+                        size, look_alike=0.0, label_noise=0.0)[0]
+
+
+def skin_toned(picture: tuple[str, str]) -> Callable[[np.random.Generator, int], Image.Image]:
+    def skin_toned_view(rng: np.random.Generator, size: int) -> Image.Image:
+        """A random view of the picture whose brightness modulates a skin tone, with a brown stain on it."""
+        grey = np.asarray(random_view(shipped_image(*picture), rng, size).convert("L"), float)[..., None] / 255
+        pixels = SKIN_TONES[rng.integers(len(SKIN_TONES))] * (0.55 + 0.6 * grey)
+        y, x = np.mgrid[0:size, 0:size] / size
+        (cx, cy), (rx, ry) = rng.uniform(0.3, 0.7, 2), rng.uniform(0.12, 0.3, 2)
+        stain = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 < 1
+        colour = np.array(LOOKS[str(rng.choice(ISIC_CLASSES))][0], float)
+        pixels[stain] = 0.4 * pixels[stain] + 0.6 * colour * (0.7 + 0.6 * grey[stain])
+        return _acquired(pixels, rng)
+    return skin_toned_view
 
 
 # ---- near OOD: clinical-style photographs of skin without a lesion (no dermoscope: skin seen from a
@@ -299,6 +363,8 @@ def _validate(cfg: Mapping[str, Any]) -> None:
         raise ValueError("data.demo.image_size: must be >= 32")
     if int(cfg.get("images_per_lesion", 1)) < 1:
         raise ValueError("data.demo.images_per_lesion: must be >= 1")
+    if not 0 <= sum(_overlap(cfg)) <= 1 or min(_overlap(cfg)) < 0:
+        raise ValueError(f"data.demo.look_alike and label_noise: shares in [0, 1] that sum to at most 1, got {_overlap(cfg)}")
     if int(cfg.get("ood", 0)) == 1:
         raise ValueError("data.demo.ood: 0 or >= 2, so that tuning (val) and test OOD can be of different kinds")
 
@@ -355,7 +421,7 @@ def generate_unlabeled(folder: str | Path, cfg: Mapping[str, Any]) -> None:
     for i in progress(range(len(plan)), desc="unlabeled", unit="img"):
         kind, cls = plan[order[i]]
         if kind == "lesion":
-            image, _ = lesion_image(cls, (seed, "unlabeled lesion", i), (seed, "unlabeled image", i), size)
+            image, _ = lesion_image(cls, (seed, "unlabeled lesion", i), (seed, "unlabeled image", i), size, *_overlap(cfg))
         else:
             _, source = _ood_pick(i) if kind == "ood" else ("", NOT_SKIN_IMAGES[i % len(NOT_SKIN_IMAGES)])
             rng = rng_for(seed, "unlabeled", i)
@@ -380,7 +446,8 @@ def generate_demo(isic_dir: str | Path, not_skin_dir: str | Path, ood_dir: str |
     gt_rows, meta_rows = [], []
     for item in progress(plan, desc="lesion images", unit="img"):
         lesion_key = item["lesion_id"] or item["image"]
-        image, mask = lesion_image(item["class"], (seed, "lesion", lesion_key), (seed, "image", item["image"]), size)
+        image, mask = lesion_image(item["class"], (seed, "lesion", lesion_key), (seed, "image", item["image"]), size,
+                                   *_overlap(cfg))
         image.save(images / f"{item['image']}.jpg", quality=92)
         mask.save(masks / f"{item['image']}_mask.png")
         gt_rows.append([item["image"]] + ["1.0" if c == item["class"] else "0.0" for c in isic.GROUND_TRUTH_COLUMNS[1:]])
@@ -393,12 +460,17 @@ def generate_demo(isic_dir: str | Path, not_skin_dir: str | Path, ood_dir: str |
     n_ns, n_ood = int(cfg.get("not_skin", 0)), int(cfg.get("ood", 0))
     not_skin_dir.mkdir(parents=True, exist_ok=True)
     ood_dir.mkdir(parents=True, exist_ok=True)
-    _write_views(not_skin_dir, n_ns, lambda i: ("", NOT_SKIN_IMAGES[i % len(NOT_SKIN_IMAGES)]), seed, "not_skin", size)
+    _write_views(not_skin_dir, n_ns, _not_skin_pick(seed, *_overlap(cfg)), seed, "not_skin", size)
     _write_views(ood_dir, n_ood, _ood_pick, seed, "ood", size)
     if unlabeled_dir is not None:
         generate_unlabeled(unlabeled_dir, cfg)
     log.info("demo study: %d lesion images (%d lesions), %d not-skin, %d OOD, %d px",
              len(plan), len({p['lesion_id'] for p in plan if p['lesion_id']}), n_ns, n_ood, size)
+
+
+def _overlap(cfg: Mapping[str, Any]) -> tuple[float, float]:
+    """(look_alike, label_noise) of the demo config."""
+    return float(cfg.get("look_alike", LOOK_ALIKE)), float(cfg.get("label_noise", LABEL_NOISE))
 
 
 def _write_csv(path: Path, header, rows) -> None:

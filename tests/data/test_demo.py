@@ -11,7 +11,7 @@ import yaml
 from PIL import Image
 
 from samderm.data import isic
-from samderm.data.demo import generate_demo
+from samderm.data.demo import drawn_looks, generate_demo, rng_for
 from samderm.data.manifest import build_manifest
 
 CFG = {"seed": 3, "image_size": 48, "images_per_lesion": 3, "not_skin": 5, "ood": 4,
@@ -147,3 +147,17 @@ def test_the_unlabeled_pool_has_new_lesions_of_every_class_and_ood_and_not_skin_
                                       ood_dir=first / "ood", labels_cfg=LABELS, bad_images="fail",
                                       unlabeled_dir=first / "unlabeled")
     assert counts.set_index("source").loc["unlabeled", "used"] == 20
+
+
+def test_lesions_borrow_looks_at_the_configured_shares():
+    draws = [drawn_looks("MEL", rng_for("looks", i), look_alike=0.25, label_noise=0.05) for i in range(4000)]
+    wrong_label = np.mean([all(part != "MEL" for part in d) for d in draws])
+    one_part = np.mean([sum(part != "MEL" for part in d) == 1 for d in draws])
+    assert wrong_label == pytest.approx(0.05, abs=0.01)  # drawn wholly as another class
+    assert one_part == pytest.approx(0.95 * 0.25, abs=0.02)  # a mimic: one of colour, shape, texture
+    assert all(d == ("MEL",) * 3 for d in (drawn_looks("MEL", rng_for("looks", i), 0.0, 0.0) for i in range(50)))
+
+
+def test_overlap_shares_over_one_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="look_alike and label_noise"):
+        _generate(tmp_path, {**CFG, "look_alike": 0.8, "label_noise": 0.3})
