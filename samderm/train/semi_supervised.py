@@ -208,7 +208,8 @@ def fit_gate_detector(model, data: RunData, detector: str, tpr: float) -> tuple[
 
     lesion = list(data.tasks).index("lesion")
     train, val = data.rows("train", "lesion", originals_only=True), data.rows("val", "lesion", originals_only=True)
-    fitted = detector_spec(detector, POOL_GATE_SETTINGS)().fit(data.features[train], data.labels[train, lesion], HeadReadout(model, "lesion"))
+    make = detector_spec(detector, POOL_GATE_SETTINGS)
+    fitted = make().fit(data.features[train], data.labels[train, lesion], HeadReadout(model, "lesion"))
     return fitted, gate_threshold(fitted.predict(data.features[val]), tpr)
 
 
