@@ -116,8 +116,10 @@ def run_params(wildcards):
         # semi-supervised runs gate their pool like the OOD gate: at ood.tpr, and drop its near-duplicates
         # of val/test images by the splits' pHash rule (only they depend on either)
         **(
-            {"ood": {"tpr": config["ood"]["tpr"]},
-             "data": {"near_duplicate_bits": config["data"]["near_duplicate_bits"]}}
+            {
+                "ood": {"tpr": config["ood"]["tpr"]},
+                "data": {"near_duplicate_bits": config["data"]["near_duplicate_bits"]},
+            }
             if config["experiments"][run.experiment].get("semi_supervised")
             else {}
         ),
