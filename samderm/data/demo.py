@@ -252,14 +252,14 @@ def mislabelled_lesion(rng: np.random.Generator, size: int) -> Image.Image:
 
 def skin_toned(picture: tuple[str, str]) -> Callable[[np.random.Generator, int], Image.Image]:
     def skin_toned_view(rng: np.random.Generator, size: int) -> Image.Image:
-        """A random view of the picture whose brightness modulates a skin tone, with a brown stain on it."""
+        """A random view of the picture whose brightness faintly modulates a skin tone, with a soft-edged stain
+        of a lesion's colour on it: skin's colours and a lesion-like blob, but the picture's shapes."""
         grey = np.asarray(random_view(shipped_image(*picture), rng, size).convert("L"), float)[..., None] / 255
-        pixels = SKIN_TONES[rng.integers(len(SKIN_TONES))] * (0.55 + 0.6 * grey)
         y, x = np.mgrid[0:size, 0:size] / size
-        (cx, cy), (rx, ry) = rng.uniform(0.3, 0.7, 2), rng.uniform(0.12, 0.3, 2)
-        stain = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 < 1
+        (cx, cy), (rx, ry) = rng.uniform(0.35, 0.65, 2), rng.uniform(0.15, 0.3, 2)
+        stain = np.clip((1 - np.hypot((x - cx) / rx, (y - cy) / ry)) * 6, 0, 1)[..., None]
         colour = np.array(LOOKS[str(rng.choice(ISIC_CLASSES))][0], float)
-        pixels[stain] = 0.4 * pixels[stain] + 0.6 * colour * (0.7 + 0.6 * grey[stain])
+        pixels = (1 - stain) * SKIN_TONES[rng.integers(len(SKIN_TONES))] * (0.8 + 0.4 * grey) + stain * colour * (0.7 + 0.6 * grey)
         return _acquired(pixels, rng)
     return skin_toned_view
 
