@@ -17,7 +17,7 @@ os.environ.update(
 
 from samderm.config import ConfigError, check_config, load_yaml_strict, public_datasets
 from samderm.features.spec import crop_segmenter
-from samderm.matrix import Run, expand_matrix, feature_stores
+from samderm.matrix import Run, expand_matrix, feature_stores, is_probe
 from samderm.features.store import MASK_FILES, STORE_FILES
 from samderm.report.after_run import refresh_report
 
@@ -45,6 +45,7 @@ def _arch_names(*types):
 
 TRAINED_ARCHS = _arch_names("parallel", "multihead")
 ENSEMBLE_ARCHS = _arch_names("ensemble")
+PROBE_ARCHS = _arch_names("linear_probe", "knn_probe", "majority")
 
 
 wildcard_constraints:
@@ -107,12 +108,18 @@ def run_params(wildcards):
     run = _run_of(wildcards)
     return {
         "experiment": config["experiments"][run.experiment],
-        "loss": config["losses"][run.loss],
+        "loss": config["losses"].get(run.loss, {}),  # probe runs: loss 'none'
         "architecture": config["architectures"][run.architecture],
         "labels": {**config["labels"], "unk": config["data"]["unk"]},
         "training": config["training"],
         "isic_submission": config["isic_submission"],
         "run": run.as_dict(),
+        # the tuned linear probe chooses its C by it (only probes get it: MLP jobs keep their params)
+        **(
+            {"selection_metric": config["report"]["selection_metric"]}
+            if is_probe(config, run.architecture)
+            else {}
+        ),
         # semi-supervised runs gate their pool like the OOD gate: at ood.tpr, and drop its near-duplicates
         # of val/test images by the splits' pHash rule (only they depend on either)
         **(

@@ -1,4 +1,4 @@
-# Heads on cached features: trained runs (parallel, multihead) and ensembles of their predictions.
+# Heads on cached features: trained runs (parallel, multihead), probes and ensembles of their predictions.
 
 
 rule train_heads:
@@ -30,6 +30,36 @@ rule train_heads:
         store_dirs=feature_stores_for_run,
     script:
         "../scripts/train_heads.py"
+
+
+rule train_probe:
+    input:
+        manifest="results/data/manifest.tsv",
+        splits="results/data/splits.tsv",
+        views=views_for_run,
+        stores=lambda wildcards: store_files(feature_stores_for_run(wildcards)),
+    output:
+        probe=f"results/runs/{RUN}/probe.json",
+        metrics=f"results/runs/{RUN}/metrics.json",
+        predictions=f"results/runs/{RUN}/predictions.tsv",
+        history=f"results/runs/{RUN}/history.tsv",
+        submission=f"results/runs/{RUN}/isic_submission.csv",
+        ground_truth=f"results/runs/{RUN}/isic_ground_truth.csv",
+    log:
+        f"results/logs/train_probe/{RUN}.log",
+    wildcard_constraints:
+        arch=PROBE_ARCHS,
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        run=run_params,
+        store_dirs=feature_stores_for_run,
+    script:
+        "../scripts/train_probe.py"
 
 
 rule ensemble_heads:

@@ -13,9 +13,12 @@ import yaml
 from samderm.data.labels import UNK
 from samderm.features.spec import crop_segmenter, encoder_problems
 from samderm.losses.parameters import loss_config_problems
-from samderm.matrix import AXES, CROPS, architecture_type, expand_matrix
+from samderm.matrix import AXES, CROPS, NO_LOSS, PROBE_TYPES, TRAINED_TYPES, architecture_type, expand_matrix
 
-TRAINED_TYPES = ("parallel", "multihead")
+# the settings each probe type takes (samderm.heads.probes.build_probe checks their values when it runs)
+PROBE_SETTINGS = {"linear_probe": {"protocol", "c_grid", "class_weight", "max_iter", "combine_train_val"},
+                  "knn_probe": {"k", "weights"}, "majority": set()}
+MLP_SETTINGS = {"hidden", "dropout"}  # the schema fills them in every architecture entry
 
 
 class ConfigError(ValueError):
@@ -96,6 +99,9 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
         if exp.get("semi_supervised") and name in m["experiments"] and not config["data"].get("unlabeled_dir"):
             problems.append(f"experiments.{name}.semi_supervised: needs unlabeled images; set data.unlabeled_dir")
     problems += loss_config_problems(config["losses"])
+    if NO_LOSS in config["losses"]:
+        problems.append(f"losses.{NO_LOSS}: the name '{NO_LOSS}' is the loss of probe runs; rename this loss")
+    problems += _probe_problems(config)
     for name, arch in config["architectures"].items():
         if arch["type"] != "ensemble":
             continue
@@ -113,6 +119,32 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
     problems += _data_problems(config["data"], Path(root))
     if not problems and not expand_matrix(config):
         problems.append("matrix.exclude: every combination is excluded, nothing would run")
+    return problems
+
+
+def _probe_problems(config: Mapping[str, Any]) -> list[str]:
+    """Probe settings of the right type, probes only where they can run (not semi-supervised, not in the OOD step)."""
+    problems: list[str] = []
+    for name, arch in config["architectures"].items():
+        if arch["type"] not in PROBE_TYPES:
+            continue
+        unknown = sorted(set(arch) - {"type"} - MLP_SETTINGS - PROBE_SETTINGS[arch["type"]])
+        if unknown:
+            problems.append(f"architectures.{name}: {arch['type']} does not take {unknown} "
+                            f"(it takes: {', '.join(sorted(PROBE_SETTINGS[arch['type']])) or 'nothing'})")
+        if arch["type"] != "linear_probe" and arch.get("protocol"):
+            problems.append(f"architectures.{name}.protocol: only linear_probe has a protocol")
+    probe_runs = [r for r in expand_matrix(config) if architecture_type(config, r.architecture) in PROBE_TYPES]
+    for experiment in sorted({r.experiment for r in probe_runs}):
+        if config["experiments"][experiment].get("semi_supervised"):
+            archs = sorted({r.architecture for r in probe_runs if r.experiment == experiment})
+            problems.append(f"matrix: probes {archs} in the semi-supervised experiment {experiment} (self-training "
+                            f"retrains MLP heads only); add to matrix.exclude: "
+                            f"{{experiment: {experiment}, architecture: [{', '.join(archs)}]}}")
+    for i, name in enumerate((config.get("ood") or {}).get("architectures") or []):
+        if name in config["architectures"] and architecture_type(config, name) not in TRAINED_TYPES:
+            problems.append(f"ood.architectures[{i}]: '{name}' is not a trained architecture (the OOD detectors read "
+                            f"an MLP head's logits and features; type must be one of {', '.join(TRAINED_TYPES)})")
     return problems
 
 

@@ -7,6 +7,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
 CROPS = ("full", "lesion")
+TRAINED_TYPES = ("parallel", "multihead")
+PROBE_TYPES = ("linear_probe", "knn_probe", "majority")
+# the loss of a probe run: probes have their own objective, so one run per probe, not one per loss
+NO_LOSS = "none"
 # an exclude pattern may name any of these axes
 AXES = ("experiment", "loss", "architecture", "crop", "encoder", "resolution", "seed")
 
@@ -52,13 +56,19 @@ def expand_matrix(config: Mapping[str, Any]) -> list[Run]:
     m = config["matrix"]
     pooling = config["features"]["pooling"]
     runs = [
-        Run(exp, loss, arch, crop, enc, pooling, int(res), int(seed))
+        Run(exp, NO_LOSS if is_probe(config, arch) else loss, arch, crop, enc, pooling, int(res), int(seed))
         for exp, loss, arch, crop, enc, res, seed in itertools.product(
             m["experiments"], m["losses"], m["architectures"], m["crops"],
             m["encoders"], m["resolutions"], m["seeds"],
         )
     ]
+    runs = list(dict.fromkeys(runs))  # a probe appears once per loss of the product: keep the first
     return [r for r in runs if not any(_matches(r, p) for p in m.get("exclude", []))]
+
+
+def is_probe(config: Mapping[str, Any], architecture: str) -> bool:
+    """Whether the architecture is a probe (linear_probe, knn_probe, majority), trained without a loss."""
+    return (config["architectures"].get(architecture) or {}).get("type") in PROBE_TYPES
 
 
 def architecture_type(config: Mapping[str, Any], name: str) -> str:

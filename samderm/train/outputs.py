@@ -28,10 +28,15 @@ def prediction_table(model: HeadModel, data: RunData) -> pd.DataFrame:
     """One row per (original image, task it has a label for), every split."""
     rows = np.flatnonzero(data.original)
     probabilities = model.predict_proba(torch.from_numpy(data.features[rows]))
+    return probability_table(data, rows, {t: p.numpy() for t, p in probabilities.items()})
+
+
+def probability_table(data: RunData, rows: np.ndarray, probabilities: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """prediction_table from ``probabilities`` (task -> (len(rows), classes)) of the original views ``rows``."""
     parts = []
     for j, (task, classes) in enumerate(data.tasks.items()):
         labelled = data.labels[rows, j] >= 0
-        p = probabilities[task].numpy()[labelled]
+        p = probabilities[task][labelled]
         part = pd.DataFrame({"image_id": data.image_ids[rows][labelled], "split": data.split[rows][labelled], "task": task,
                              "label": np.asarray(classes)[data.labels[rows, j][labelled]]})
         parts.append(pd.concat([part, pd.DataFrame(p, columns=[f"p_{c}" for c in classes])], axis=1))

@@ -9,6 +9,8 @@ import textwrap
 
 import pytest
 
+from snakemake.utils import validate
+
 from samderm.config import ConfigError, config_problems, load_yaml_strict
 from tests.conftest import SNAKEMAKE, copy_workflow
 
@@ -172,3 +174,30 @@ def test_held_out_classes_must_be_lesion_classes_and_leave_two(repo):
     assert "experiments.exp1_open.held_out_classes: ['DFX'] are not lesion classes" in " ".join(config_problems(config, root=repo))
     config["experiments"]["exp1_open"]["held_out_classes"] = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC"]
     assert any("needs at least 2 classes left" in p for p in config_problems(config, root=repo))
+
+
+def _demo_config(repo):
+    config = load_yaml_strict(repo / "config/config.yaml")
+    validate(config, str(repo / "config/schema.yaml"))
+    return config
+
+
+def test_probes_in_a_semi_supervised_experiment_are_refused_with_the_exclude_to_add(repo):
+    config = _demo_config(repo)
+    config["matrix"]["exclude"] = [p for p in config["matrix"]["exclude"] if "exp1_ssl" not in str(p.get("experiment"))]
+    problems = " ".join(config_problems(config, root=repo))
+    assert "probes ['knn_probe', 'linear_probe', 'linear_probe_tuned', 'majority'] in the semi-supervised experiment exp1_ssl" in problems
+    assert "{experiment: exp1_ssl, architecture: [knn_probe, linear_probe, linear_probe_tuned, majority]}" in problems
+
+
+def test_probe_settings_of_another_type_a_probe_in_the_ood_step_and_a_loss_named_none_are_refused(repo):
+    config = _demo_config(repo)
+    config["architectures"]["knn_probe"]["protocol"] = "tuned"
+    config["architectures"]["majority"]["k"] = 3
+    config["ood"]["architectures"] = ["parallel", "linear_probe"]
+    config["losses"]["none"] = {"type": "weighted_ce"}
+    problems = config_problems(config, root=repo)
+    assert "architectures.knn_probe: knn_probe does not take ['protocol'] (it takes: k, weights)" in problems
+    assert "architectures.majority: majority does not take ['k'] (it takes: nothing)" in problems
+    assert any(p.startswith("ood.architectures[1]: 'linear_probe' is not a trained architecture") for p in problems)
+    assert "losses.none: the name 'none' is the loss of probe runs; rename this loss" in problems

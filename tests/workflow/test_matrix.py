@@ -8,7 +8,7 @@ import pytest
 from snakemake.utils import validate
 
 from samderm.config import load_yaml_strict
-from samderm.matrix import expand_matrix, feature_stores
+from samderm.matrix import NO_LOSS, PROBE_TYPES, expand_matrix, feature_stores
 
 
 @pytest.fixture
@@ -22,17 +22,49 @@ def test_every_combination_once(config):
     m = config["matrix"]
     m["exclude"] = []  # the demo restricts its second encoder; here every combination counts
     runs = expand_matrix(config)
-    expected = 1
-    for axis in ("experiments", "losses", "architectures", "crops", "encoders", "resolutions", "seeds"):
-        expected *= len(m[axis])
+    others = 1
+    for axis in ("experiments", "crops", "encoders", "resolutions", "seeds"):
+        others *= len(m[axis])
+    probes = [a for a in m["architectures"] if config["architectures"][a]["type"] in PROBE_TYPES]
+    assert probes, "the demo config runs probes"
+    # MLPs and ensembles once per loss, each probe once (loss 'none')
+    expected = others * (len(m["losses"]) * (len(m["architectures"]) - len(probes)) + len(probes))
     assert len(runs) == expected == len(set(runs))
     assert len({r.path for r in runs}) == expected
+    assert {r.loss for r in runs if r.architecture in probes} == {NO_LOSS}
+    assert NO_LOSS not in {r.loss for r in runs if r.architecture not in probes}
+
+
+def test_probes_add_runs_but_no_feature_store(config):
+    without = copy.deepcopy(config)
+    probes = [a for a in config["matrix"]["architectures"] if config["architectures"][a]["type"] in PROBE_TYPES]
+    without["matrix"]["architectures"] = [a for a in config["matrix"]["architectures"] if a not in probes]
+    with_probes, mlp_only = expand_matrix(config), expand_matrix(without)
+    # the demo: 4 probes x 2 encoders on exp1's full images, the published probe on exp1_lf25's
+    assert len(with_probes) == len(mlp_only) + 8 + 2
+    stores = {d for r in with_probes for d in feature_stores(config, r)}
+    assert stores == {d for r in mlp_only for d in feature_stores(without, r)}
+
+
+def test_an_exclude_pattern_naming_a_loss_leaves_probes_alone(config):
+    config = copy.deepcopy(config)
+    config["matrix"]["exclude"] = [{"loss": "wce"}]
+    runs = expand_matrix(config)
+    assert not any(r.loss == "wce" for r in runs)
+    assert any(r.architecture == "majority" for r in runs)
+    config["matrix"]["exclude"] = [{"loss": NO_LOSS}]
+    assert not any(r.architecture == "majority" for r in expand_matrix(config))
 
 
 def test_the_demo_runs_its_second_encoder_on_one_loss_full_crops_and_exp1_only(config):
     second = [r for r in expand_matrix(config) if r.encoder == "vit_tiny"]
-    assert {(r.experiment, r.loss, r.crop) for r in second} == {("exp1", "wce", "full")}
-    assert sorted(r.architecture for r in second) == ["ensemble", "multihead", "parallel"]
+    assert sorted((r.architecture, r.loss) for r in second if r.experiment == "exp1_lf25") == [
+        ("linear_probe", NO_LOSS), ("multihead", "wce")]
+    second = [r for r in second if r.experiment != "exp1_lf25"]
+    assert {(r.experiment, r.crop) for r in second} == {("exp1", "full")}
+    assert sorted(r.architecture for r in second if r.loss == "wce") == ["ensemble", "multihead", "parallel"]
+    assert sorted(r.architecture for r in second if r.loss == NO_LOSS) == [
+        "knn_probe", "linear_probe", "linear_probe_tuned", "majority"]
     assert {d for r in second for d in feature_stores(config, r)} == {"vit_tiny-mean-r256/full/images"}
 
 
