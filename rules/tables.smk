@@ -15,6 +15,8 @@ rule aggregate_runs:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        collapse=config["report"]["collapse"],
     script:
         "../scripts/aggregate_runs.py"
 
@@ -45,6 +47,7 @@ rule tabulate_classification:
         multiext("results/tables/architectures", *TABLE_FORMATS),
         multiext("results/tables/losses", *TABLE_FORMATS),
         multiext("results/tables/configurations", *TABLE_FORMATS),
+        multiext("results/tables/probes", *TABLE_FORMATS),
         best=report(
             "results/tables/best_models.html",
             caption="../report/best_models.rst",
@@ -73,6 +76,13 @@ rule tabulate_classification:
             subcategory="Tables",
             labels={"table": "every configuration"},
         ),
+        probes=report(
+            "results/tables/probes.html",
+            caption="../report/probes.rst",
+            category="Classification",
+            subcategory="Tables",
+            labels={"table": "MLP vs probes vs majority per encoder"},
+        ),
     log:
         "results/logs/tabulate_classification.log",
     conda:
@@ -84,6 +94,7 @@ rule tabulate_classification:
     params:
         report=config["report"],
         held_out_experiments=held_out_experiments(),
+        architecture_types={n: a["type"] for n, a in config["architectures"].items()},
     script:
         "../scripts/tabulate_classification.py"
 
@@ -283,3 +294,20 @@ rule tabulate_encoders:
         metric=config["report"]["selection_metric"],
     script:
         "../scripts/tabulate_encoders.py"
+
+
+rule export_predictions:
+    input:
+        predictions=[f"{d}/predictions.tsv" for d in run_dirs()],
+    output:
+        exchange=directory("results/exchange"),
+    log:
+        "results/logs/export_predictions.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/export_predictions.py"

@@ -7,11 +7,13 @@ import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from samderm.io import read_json, read_tsv, write_tsv
 from samderm.logs import progress
 from samderm.matrix import Run
+from samderm.metrics.collapse import CHANCE_MARGIN, MAX_SHARE, collapse_check
 from samderm.ood.metrics import METRICS as OOD_METRICS
 from samderm.ood.metrics import convention
 
@@ -46,9 +48,26 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
-def tidy_metrics(metrics: Mapping[str, Any], source: str | Path) -> pd.DataFrame:
+def collapse_rows(confusion: Any, where: str, collapse: Mapping[str, float]) -> list[tuple[str, float]]:
+    """``collapsed`` (1 or 0, samderm.metrics.collapse's two rules with ``collapse``'s max_share and
+    chance_margin) and ``top_class_share`` of one split, from its confusion matrix (rows = truth)."""
+    matrix = np.asarray(confusion, dtype=np.int64)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.sum() == 0:
+        raise ResultsError(f"{where}: expected a square confusion matrix with counts, got shape {matrix.shape}")
+    cells = np.indices(matrix.shape).reshape(2, -1)
+    labels, predicted = (np.repeat(c, matrix.ravel()) for c in cells)
+    check = collapse_check(labels, predicted, len(matrix), max_share=float(collapse.get("max_share", MAX_SHARE)),
+                           chance_margin=float(collapse.get("chance_margin", CHANCE_MARGIN)))
+    if check.collapsed and where.endswith(".test"):  # the flag is about test predictions; train/val are for reading
+        log.warning("%s: collapsed (%s)", where, check.reason)
+    return [("collapsed", float(check.collapsed)), ("top_class_share", check.top_share)]
+
+
+def tidy_metrics(metrics: Mapping[str, Any], source: str | Path,
+                 collapse: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Rows of one metrics.json: every scalar of every (task, split), and per-class scores as
-    ``{score}:{class}`` (e.g. ``f1:MEL``). Confusion matrices stay in metrics.json."""
+    ``{score}:{class}`` (e.g. ``f1:MEL``). Confusion matrices stay in metrics.json; with ``collapse``
+    (report.collapse) each split's is read for ``collapsed`` and ``top_class_share`` (collapse_rows)."""
     run = run_of(metrics, source).as_dict()
     tasks = metrics.get("tasks")
     if not isinstance(tasks, dict) or not tasks:
@@ -63,6 +82,9 @@ def tidy_metrics(metrics: Mapping[str, Any], source: str | Path) -> pd.DataFrame
             for metric, value in by_split[split].items():
                 where = f"{source}: tasks.{task}.{split}.{metric}"
                 if metric == "confusion_matrix":
+                    if collapse is not None:
+                        rows += [(task, split, *row)
+                                 for row in collapse_rows(value, f"{source}: tasks.{task}.{split}", collapse)]
                     continue
                 if metric == "per_class":
                     for cls, scores in value.items():
@@ -76,10 +98,10 @@ def tidy_metrics(metrics: Mapping[str, Any], source: str | Path) -> pd.DataFrame
     return frame
 
 
-def collect_runs(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
+def collect_runs(run_dirs: Iterable[str | Path], collapse: Mapping[str, float] | None = None) -> pd.DataFrame:
     """The tidy table of every run directory's metrics.json."""
     run_dirs = list(run_dirs)
-    frames = [tidy_metrics(read_json(Path(d) / "metrics.json"), Path(d) / "metrics.json")
+    frames = [tidy_metrics(read_json(Path(d) / "metrics.json"), Path(d) / "metrics.json", collapse)
               for d in progress(run_dirs, desc="runs", unit="run")]
     if not frames:
         raise ResultsError("no run directories given: the matrix is empty")
@@ -91,9 +113,10 @@ def collect_runs(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
     return tidy
 
 
-def aggregate_runs(run_dirs: Iterable[str | Path], output: str | Path) -> pd.DataFrame:
-    """Write ``results/tables/runs.tsv``."""
-    tidy = collect_runs(run_dirs)
+def aggregate_runs(run_dirs: Iterable[str | Path], output: str | Path,
+                   collapse: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Write ``results/tables/runs.tsv`` (with the collapse rows of ``collapse``, report.collapse)."""
+    tidy = collect_runs(run_dirs, {} if collapse is None else collapse)
     write_tsv(tidy, output)
     n_runs = len(tidy.drop_duplicates(RUN_KEYS))
     log.info("aggregated %d runs into %d rows (%d tasks, %d metrics) -> %s", n_runs, len(tidy),

@@ -10,6 +10,7 @@ import pandas as pd
 
 from samderm.data.labels import label_map
 from samderm.io import read_json, read_tsv
+from samderm.matrix import PROBE_TYPES
 from samderm.metrics.bootstrap import INTERVAL_SCOPE
 from samderm.ood.metrics import LEVEL_ORDER, METRICS as OOD_METRICS, convention
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_ood_runs, read_runs, run_from_dir
@@ -41,35 +42,88 @@ def _chosen_note(metric: str) -> str:
 # --- classification -------------------------------------------------------------------------
 
 def classification_tables(tidy: pd.DataFrame, metric: str, intervals: pd.DataFrame | None = None,
-                          held_out_experiments: Collection[str] = ()) -> dict[str, tuple[pd.DataFrame, str, str]]:
+                          held_out_experiments: Collection[str] = (),
+                          architecture_types: Mapping[str, str] | None = None) -> dict[str, tuple[pd.DataFrame, str, str]]:
     """name -> (table, title, note) for the classification results; with ``intervals`` every test
     metric gets its bootstrap interval (and AUROC is added) beside its mean ± std. The best lesion
-    model is never one of ``held_out_experiments`` (fewer classes, fewer test images: not comparable)."""
+    model is never one of ``held_out_experiments`` (fewer classes, fewer test images: not comparable).
+    ``architecture_types`` (config name -> type) adds the majority baseline's rows (role 'baseline') to
+    the best-model and loss tables and the MLP-vs-probes table; every table gets the collapse flag."""
     if intervals is not None:
-        tables = classification_tables(tidy, metric, held_out_experiments=held_out_experiments)
+        tables = classification_tables(tidy, metric, held_out_experiments=held_out_experiments,
+                                       architecture_types=architecture_types)
         return {name: (beside_intervals(table, intervals, [m for m in INTERVAL_METRICS if f"{m}_mean" in table.columns]
                                         + ["auroc"]), title, f"{note} {_interval_note(intervals)}")
                 for name, (table, title, note) in tables.items()}
-    note = _chosen_note(metric)
+    note = f"{_chosen_note(metric)} {COLLAPSE_NOTE}"
+    types = dict(architecture_types or {})
     configurations = over_seeds(tidy, "test", REPORTED).merge(
         over_seeds(tidy, "val", [metric])[CONFIG_KEYS + ["task", f"{metric}_mean"]].rename(
             columns={f"{metric}_mean": f"val_{metric}"}), on=CONFIG_KEYS + ["task"], how="left")
     open_set = (tidy["task"] == "lesion") & tidy["experiment"].isin(list(held_out_experiments))
     if open_set.any():
         log.info("best lesion model: the held-out-class experiments %s are not candidates", sorted(held_out_experiments))
-    return {
-        "best_models": (_task_order(best_on_test(tidy[~open_set], metric, ["task"], REPORTED), "task"),
-                        "Best model per task", note),
+    majority = tidy["architecture"].map(types).eq("majority")
+    probes = tidy["architecture"].map(types).isin(PROBE_TYPES)
+
+    def with_baseline(candidates: pd.DataFrame, group_by: list[str], report: list[str]) -> pd.DataFrame:
+        table = best_on_test(candidates, metric, group_by, report).assign(role="best")
+        baseline = tidy[majority & ~open_set]
+        if baseline.empty:
+            return table
+        rows = best_on_test(baseline, metric, [k for k in group_by if k not in ("loss", "architecture")], report)
+        return pd.concat([table, rows.assign(role="baseline")], ignore_index=True)
+
+    tables = {
+        "best_models": (_task_order(with_baseline(tidy[~open_set], ["task"], REPORTED), "task"),
+                        "Best model per task (and the majority baseline)", note),
         "architectures": (_task_order(best_on_test(tidy, metric, ["experiment", "task", "architecture"], REPORTED),
                                       "experiment", "task", "architecture"),
-                          "Parallel vs multihead vs ensemble per task (each at its best loss, crop and features)", note),
-        "losses": (_task_order(best_on_test(tidy, metric, ["experiment", "task", "loss"], ["macro_f1", "accuracy"]),
+                          "Architectures per task: MLPs, ensembles and probes (each at its best loss, crop and features)",
+                          note),
+        "losses": (_task_order(with_baseline(tidy[~probes], ["experiment", "task", "loss"], ["macro_f1", "accuracy"]),
                                "experiment", "task", "loss"),
-                   "Macro-F1 and accuracy by loss (each at its best architecture, crop and features)", note),
+                   "Macro-F1 and accuracy by loss of the MLP heads (each at its best architecture, crop and features), "
+                   "and the majority baseline", note),
         "configurations": (_task_order(configurations, "experiment", "task", *CONFIG_KEYS[1:]),
                            "Every configuration on the test split",
-                           f"Mean ± sample standard deviation over seeds; val_{metric} is the selection score."),
+                           f"Mean ± sample standard deviation over seeds; val_{metric} is the selection score. "
+                           f"{COLLAPSE_NOTE}"),
     }
+    tables["probes"] = (_task_order(head_comparison(tidy[~open_set], metric, types), "task", "encoder", "head"),
+                        "MLP vs linear probe vs kNN vs majority per task and encoder",
+                        f"{note} {PROBE_NOTE}")
+    return {name: (with_collapse(table, tidy), title, text) for name, (table, title, text) in tables.items()}
+
+
+COLLAPSE_NOTE = ("collapsed: 'yes' when, in any seed, the test predictions put more than report.collapse.max_share into "
+                 "one class or the balanced accuracy lies within report.collapse.chance_margin of 1/K.")
+PROBE_NOTE = ("head: MLP is the best of the parallel, multihead and ensemble heads; every probe row is its architecture "
+              "(see its protocol in the config: published = PanDerm's logistic regression on train + val, its val "
+              "predictions from a train-only fit; tuned = scikit-learn with C chosen on val). Probes have no loss (none).")
+
+
+def head_comparison(tidy: pd.DataFrame, metric: str, types: Mapping[str, str]) -> pd.DataFrame:
+    """Per task and encoder, the best MLP (any trained or ensemble architecture) and each probe architecture,
+    chosen on val, with their test metrics."""
+    kind = tidy["architecture"].map(lambda a: a if types.get(a) in PROBE_TYPES else "MLP")
+    parts = [best_on_test(rows, metric, ["task", "encoder"], REPORTED).assign(head=head)
+             for head, rows in tidy.groupby(kind, sort=False)]
+    table = pd.concat(parts, ignore_index=True)
+    return table[["task", "encoder", "head", *(c for c in table.columns if c not in ("task", "encoder", "head"))]]
+
+
+def with_collapse(table: pd.DataFrame, tidy: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``collapsed`` ('yes' if any seed's test predictions collapsed) after its keys; unchanged
+    when runs.tsv has no collapse rows (written before the flag)."""
+    flags = tidy[(tidy["split"] == "test") & (tidy["metric"] == "collapsed")]
+    if flags.empty:
+        return table
+    collapsed = flags.groupby(CONFIG_KEYS + ["task"])["value"].max().gt(0).map({True: "yes", False: "no"})
+    merged = table.merge(collapsed.rename("collapsed").reset_index(), on=CONFIG_KEYS + ["task"], how="left")
+    columns = list(table.columns)
+    columns.insert(columns.index("task") + 1, "collapsed")
+    return merged[columns]
 
 
 def _interval_note(intervals: pd.DataFrame) -> str:
@@ -79,10 +133,12 @@ def _interval_note(intervals: pd.DataFrame) -> str:
 
 
 def tabulate_classification(runs_tsv: str | Path, out_dir: str | Path, selection_metric: str,
-                            intervals_tsv: str | Path | None = None, held_out_experiments: Collection[str] = ()) -> None:
+                            intervals_tsv: str | Path | None = None, held_out_experiments: Collection[str] = (),
+                            architecture_types: Mapping[str, str] | None = None) -> None:
     tidy = read_runs(runs_tsv)
     intervals = read_intervals(intervals_tsv) if intervals_tsv else None
-    for name, (table, title, note) in classification_tables(tidy, selection_metric, intervals, held_out_experiments).items():
+    for name, (table, title, note) in classification_tables(tidy, selection_metric, intervals, held_out_experiments,
+                                                            architecture_types).items():
         write_table(table, Path(out_dir) / name, title, note)
         log.info("table %s: %d rows", name, len(table))
 

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -26,6 +27,10 @@ def test_runs_table_agrees_with_every_metrics_json(study, tmp_path):
                 for cls, scores in splits[split]["per_class"].items():
                     for score, value in scores.items():
                         assert values.pop((task, split, f"{score}:{cls}")) == pytest.approx(value)
+                confusion = np.asarray(splits[split]["confusion_matrix"])
+                predicted_share = confusion.sum(axis=0).max() / confusion.sum()
+                assert values.pop((task, split, "top_class_share")) == pytest.approx(predicted_share)
+                assert values.pop((task, split, "collapsed")) == float(predicted_share > 0.9)
         assert not values, f"rows with no counterpart in metrics.json: {list(values)[:3]}"
     assert len(tidy) == len(back)
 
@@ -82,3 +87,21 @@ def test_an_unknown_ood_metric_is_named(study, tmp_path):
     path.write_text(path.read_text().replace("\tauroc\t", "\tauc\t"))
     with pytest.raises(ResultsError, match=f"{path}.*'auc'"):
         aggregate_ood(study.ood_dirs, tmp_path / "ood.tsv")
+
+
+def test_a_collapsed_run_is_flagged_and_a_healthy_one_is_not(tmp_path):
+    from samderm.report.aggregate import collapse_rows
+
+    settings = {"max_share": 0.9, "chance_margin": 0.02}
+    # MedMNIST+'s case: 67 of 100 test lesions are nevi and every one is called a nevus
+    everything_nevus = [[0, 10, 0], [0, 67, 0], [0, 23, 0]]
+    assert collapse_rows(everything_nevus, "run", settings) == [("collapsed", 1.0), ("top_class_share", 1.0)]
+    # 89 of 100 predictions in one class, balanced accuracy (1 + 0.9 + 0.5) / 3 = 0.8: healthy
+    healthy = [[1, 0, 0], [9, 81, 0], [0, 4, 5]]
+    assert collapse_rows(healthy, "run", settings) == [("collapsed", 0.0), ("top_class_share", 0.85)]
+    # balanced accuracy (0.52 + 0.30 + 0.21) / 3 = 0.3433 lies within 0.02 of 1/3, though no class dominates
+    near_chance = [[52, 28, 20], [40, 30, 30], [40, 39, 21]]
+    assert collapse_rows(near_chance, "run", settings)[0] == ("collapsed", 1.0)
+    assert collapse_rows(near_chance, "run", {"chance_margin": 0.005})[0] == ("collapsed", 0.0)
+    with pytest.raises(ResultsError, match="runs/x: expected a square confusion matrix"):
+        collapse_rows([[1, 2, 3]], "runs/x", settings)
