@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from samderm.logs import setup_logging
+from samderm.score.cli import add_score_parser
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="samderm", description="samderm: use a finished study")
     commands = parser.add_subparsers(dest="command", required=True)
     add_arguments(commands.add_parser("predict", help="predict new images with a study's model bundle"))
+    add_score_parser(commands)
     args = parser.parse_args(argv)
     setup_logging()
-    return run(args)
+    return args.handler(args) if hasattr(args, "handler") else run(args)
 
 
 if __name__ == "__main__":
