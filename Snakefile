@@ -20,7 +20,10 @@ include: "rules/ood.smk"
 include: "rules/report.smk"
 include: "rules/tables.smk"
 include: "rules/statistics.smk"
+include: "rules/score.smk"
 include: "rules/figures.smk"
+include: "rules/operating_points.smk"
+include: "rules/label_efficiency.smk"
 include: "rules/predict.smk"
 
 

@@ -22,6 +22,7 @@ BALANCE_FILES = [f"results/data/balance/{b}.tsv" for b in REPORT_BALANCINGS]
 
 REPORT_TARGETS = [
     "results/tables/runs.tsv",
+    "results/exchange",
     "results/tables/ood_runs.tsv",
     "results/tables/calibration_runs.tsv",
     "results/tables/intervals.tsv",
@@ -33,6 +34,7 @@ REPORT_TARGETS = [
             "architectures",
             "losses",
             "configurations",
+            "probes",
             "data_sources",
             "class_counts",
             "balance",
@@ -44,6 +46,9 @@ REPORT_TARGETS = [
             "encoders",
             "calibration",
             "claims",
+            "operating_points",
+            "class_auroc",
+            "label_efficiency",
         )
         for ext in TABLE_FORMATS + [".html"]
     ],
@@ -58,6 +63,8 @@ REPORT_TARGETS = [
             "ood_risk_coverage",
             "ood_accepted",
             "ood_levels",
+            "roc_operating_points",
+            "label_efficiency",
         ],
         ext=["png", "svg"],
     ),
@@ -82,6 +89,11 @@ REPORT_TARGETS = [
         ext=["png", "svg"],
     ),
 ]
+# external_predictions: other models' predictions scored beside the study's best
+if config.get("external_predictions"):
+    REPORT_TARGETS += [
+        f"results/tables/external{ext}" for ext in TABLE_FORMATS + [".html"]
+    ]
 
 # semi-supervised experiments (experiments.<name>.semi_supervised): their pool and outcome table
 SEMI_SUPERVISED_EXPERIMENTS = [
