@@ -17,7 +17,7 @@ os.environ.update(
 
 from samderm.config import ConfigError, check_config, load_yaml_strict, public_datasets
 from samderm.features.spec import crop_segmenter
-from samderm.matrix import Run, expand_matrix, feature_stores, is_probe
+from samderm.matrix import Run, expand_matrix, feature_stores, is_probe, ood_runs
 from samderm.features.store import MASK_FILES, STORE_FILES
 from samderm.report.after_run import refresh_report
 
@@ -142,11 +142,7 @@ def run_dirs(archs=None):
 
 
 def ood_dirs():
-    return [
-        f"results/ood/{r.path}"
-        for r in RUNS
-        if r.architecture in config["ood"]["architectures"]
-    ]
+    return [f"results/ood/{r.path}" for r in ood_runs(config, RUNS)]
 
 
 def feature_store_dirs():

@@ -239,6 +239,8 @@ rule make_views:
         balance="results/data/balance/{balancing}.tsv",
     log:
         "results/logs/make_views/{balancing}.log",
+    # the augmented views feed the encoder passes, the critical path: they start before ready heads
+    priority: 1
     conda:
         "../envs/samderm.yaml"
     threads: 1

@@ -9,6 +9,8 @@ rule segment_lesions:
         settings=f"results/features/masks/{MASK_SET}/{{viewset}}/settings.json",
     log:
         f"results/logs/segment_lesions/{MASK_SET}/{{viewset}}.log",
+    # the encoder passes are the critical path: they start before heads whose features are ready
+    priority: 1
     conda:
         "../envs/samderm.yaml"
     threads: 4
@@ -38,6 +40,8 @@ rule extract_features:
         overlays=directory(f"results/features/{FSET}/{{crop}}/{{viewset}}/overlays"),
     log:
         f"results/logs/extract_features/{FSET}/{{crop}}/{{viewset}}.log",
+    # the encoder passes are the critical path: they start before heads whose features are ready
+    priority: 1
     conda:
         "../envs/samderm.yaml"
     threads: 4

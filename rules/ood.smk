@@ -26,7 +26,8 @@ rule ood_scores:
         mem_mb=2000,  # measured on the demo: 1.0 GB (Python, torch, the model and features)
         runtime=10,
     params:
-        ood=config["ood"],
+        # which runs are scored is the workflow's business, not the job's: editing ood.exclude reruns no OOD job
+        ood={k: v for k, v in config["ood"].items() if k != "exclude"},
         held_out_classes=held_out_classes_of,
     script:
         "../scripts/ood_scores.py"

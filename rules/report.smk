@@ -6,11 +6,7 @@ from samderm.matrix import supervised_twin
 # summary tables (csv/md/tex/html), figures (png/svg); `snakemake --report` shows the .html and .png.
 REPORT_EXPERIMENTS = list(dict.fromkeys(r.experiment for r in RUNS))
 REPORT_BALANCINGS = list(dict.fromkeys(balancing_of(e) for e in REPORT_EXPERIMENTS))
-OOD_EXPERIMENTS = list(
-    dict.fromkeys(
-        r.experiment for r in RUNS if r.architecture in config["ood"]["architectures"]
-    )
-)
+OOD_EXPERIMENTS = list(dict.fromkeys(r.experiment for r in ood_runs(config, RUNS)))
 CROP_FEATURE_SETS = list(
     dict.fromkeys(r.feature_set for r in RUNS if r.crop == "lesion")
 )

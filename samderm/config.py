@@ -79,10 +79,11 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
     _check_names(problems, "matrix.encoders", m["encoders"], config["encoders"], "encoder")
     _check_names(problems, "matrix.resolutions", m["resolutions"], None, "resolution")
     _check_names(problems, "matrix.seeds", m["seeds"], None, "seed")
-    for i, pattern in enumerate(m.get("exclude", [])):
-        for axis in pattern:
-            if axis not in AXES:
-                problems.append(f"matrix.exclude[{i}]: unknown axis '{axis}' (axes: {', '.join(AXES)})")
+    for key, patterns in (("matrix.exclude", m.get("exclude", [])), ("ood.exclude", config["ood"].get("exclude", []))):
+        for i, pattern in enumerate(patterns):
+            for axis in pattern:
+                if axis not in AXES:
+                    problems.append(f"{key}[{i}]: unknown axis '{axis}' (axes: {', '.join(AXES)})")
 
     for name, exp in config["experiments"].items():
         if exp["balancing"] not in config["balancing"]:

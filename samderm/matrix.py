@@ -66,6 +66,13 @@ def expand_matrix(config: Mapping[str, Any]) -> list[Run]:
     return [r for r in runs if not any(_matches(r, p) for p in m.get("exclude", []))]
 
 
+def ood_runs(config: Mapping[str, Any], runs: Sequence[Run]) -> list[Run]:
+    """The runs that get OOD scores: of ood.architectures, not matching an ood.exclude pattern."""
+    ood = config["ood"]
+    return [r for r in runs if r.architecture in ood["architectures"]
+            and not any(_matches(r, p) for p in ood.get("exclude", []))]
+
+
 def is_probe(config: Mapping[str, Any], architecture: str) -> bool:
     """Whether the architecture is a probe (linear_probe, knn_probe, majority), trained without a loss."""
     return (config["architectures"].get(architecture) or {}).get("type") in PROBE_TYPES

@@ -15,7 +15,7 @@ from samderm.features.encoder import RANDOM_WEIGHTS_SEED
 from samderm.features.spec import crop_segmenter, resolve_encoder
 from samderm.features.store import load_features, read_store
 from samderm.io import read_json, read_tsv
-from samderm.matrix import Run
+from samderm.matrix import Run, expand_matrix, ood_runs
 from samderm.ood.pipeline import FeatureLookup
 from samderm.ood.registry import detector_spec
 from samderm.ood.sets import fit_rows
@@ -109,7 +109,9 @@ def bundle_study(config: Mapping[str, Any], out_dir: str | Path, results: str | 
     if gate_cfg.get("run"):
         gate_run, gate_why = named_run(gate_cfg["run"], "predict.gate.run")
     else:
-        gate_run, gate_why = best_run(tidy[tidy["architecture"].isin(config["ood"]["architectures"])], "lesion", metric)
+        scored = {tuple(r.as_dict()[k] for k in RUN_KEYS) for r in ood_runs(config, expand_matrix(config))}
+        gate_run, gate_why = best_run(tidy[[k in scored for k in tidy[RUN_KEYS].itertuples(index=False, name=None)]],
+                                      "lesion", metric)
     ood_dir = results / "ood" / gate_run.path
     head, detector, params, threshold, why = choose_gate(ood_dir, gate_cfg)
     gate_detector = detector_spec(detector, config["ood"])  # a variant's fixed arguments are not in tuning.tsv

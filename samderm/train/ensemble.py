@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from samderm.train.outputs import KEY_COLUMNS, finish_predictions, probability_columns
+from samderm.io import read_tsv, write_tsv
+from samderm.train.outputs import HISTORY_COLUMNS, KEY_COLUMNS, finish_predictions, probability_columns, unk_column, write_run_outputs
+from samderm.train.tasks import held_out_classes, task_classes
+
+log = logging.getLogger(__name__)
 
 
 def average_predictions(members: Sequence[pd.DataFrame], tasks: Mapping[str, list[str]],
@@ -35,3 +41,16 @@ def average_predictions(members: Sequence[pd.DataFrame], tasks: Mapping[str, lis
     # empty cells (other tasks' classes) stay empty: the mean of all-NaN columns is NaN
     mean = sum(t[columns].replace("", np.nan).astype(float) for t in keyed) / len(keyed)
     return finish_predictions(mean.reset_index(), tasks)
+
+
+def ensemble_run(member_predictions: Sequence[str | Path], params: Mapping[str, Any], out_dir: str | Path) -> dict[str, Any]:
+    """Average the members' predictions.tsv; history.tsv is written header-only (nothing trained)."""
+    tasks = task_classes(params["labels"], held_out_classes(params))
+    members = [read_tsv(p) for p in member_predictions]
+    predictions = average_predictions(members, tasks, names=[str(p) for p in member_predictions])
+    log.info("ensemble of %d members: %s", len(members), ", ".join(map(str, member_predictions)))
+    out = Path(out_dir)
+    write_tsv(pd.DataFrame(columns=HISTORY_COLUMNS), out / "history.tsv")
+    return write_run_outputs(out, params["run"], predictions, tasks,
+                             extra={"members": list(params["architecture"].get("members", []))},
+                             unk_column=unk_column(params))

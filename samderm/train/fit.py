@@ -21,10 +21,10 @@ from samderm.seeding import seed_everything
 from samderm.train.adamw import FlatAdamW
 from samderm.train.data import RunData
 from samderm.train.sampling import balanced_draw, balanced_weights, epoch_order, strata
+from samderm.train.outputs import HISTORY_COLUMNS
 from samderm.train.tasks import NO_LABEL
 
 log = logging.getLogger(__name__)
-HISTORY_COLUMNS = ["epoch", "task", "train_loss", "val_macro_f1", "selected"]
 
 
 def resolve_device(device: str) -> torch.device:

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import pandas as pd
-import torch
-
-from samderm.heads import HeadModel
 from samderm.io import write_json, write_tsv
 from samderm.metrics import classification_metrics, isic_tables, write_csv
 from samderm.train.data import SPLITS, RunData
 
+if TYPE_CHECKING:  # torch is imported by the callers that train; ensembles and probes need none of it
+    from samderm.heads import HeadModel
+
 log = logging.getLogger(__name__)
 KEY_COLUMNS = ["image_id", "split", "task", "label"]
+HISTORY_COLUMNS = ["epoch", "task", "train_loss", "val_macro_f1", "selected"]  # history.tsv (header only: no epochs)
 
 
 def probability_columns(tasks: Mapping[str, list[str]]) -> list[str]:
@@ -26,6 +27,8 @@ def probability_columns(tasks: Mapping[str, list[str]]) -> list[str]:
 
 def prediction_table(model: HeadModel, data: RunData) -> pd.DataFrame:
     """One row per (original image, task it has a label for), every split."""
+    import torch
+
     rows = np.flatnonzero(data.original)
     probabilities = model.predict_proba(torch.from_numpy(data.features[rows]))
     return probability_table(data, rows, {t: p.numpy() for t, p in probabilities.items()})
@@ -87,3 +90,8 @@ def write_run_outputs(out_dir: str | Path, run: Mapping[str, Any], predictions: 
                                             for s, m in splits.items() if s in SPLITS))
     log.info("wrote %d prediction rows and %d ISIC test rows to %s", len(predictions), len(submission), out)
     return metrics
+
+
+def unk_column(params: Mapping[str, Any]) -> bool:
+    """isic_submission.unk_column of a run's params: the official 2019 test format's UNK column."""
+    return bool(params.get("isic_submission", {}).get("unk_column", False))

@@ -1,4 +1,4 @@
-"""File-level entry points of the train rules: read the inputs, train or ensemble, write a run directory."""
+"""File-level entry points of the train rules: read the inputs, train heads or probes, write a run directory."""
 
 from __future__ import annotations
 
@@ -17,12 +17,11 @@ from samderm.heads import save_head
 from samderm.io import read_tsv, write_json, write_tsv
 from samderm.losses import resolve_drw_epoch
 from samderm.train.data import RunData, build_run_data
-from samderm.train.ensemble import average_predictions
-from samderm.train.fit import HISTORY_COLUMNS, train_heads
-from samderm.train.outputs import prediction_table, probability_table, write_run_outputs
+from samderm.train.fit import train_heads
+from samderm.train.outputs import HISTORY_COLUMNS, prediction_table, probability_table, unk_column, write_run_outputs
 from samderm.train.probes import fit_probes
 from samderm.train.semi_supervised import empty_table, semi_supervised_fit
-from samderm.train.tasks import task_classes
+from samderm.train.tasks import held_out_classes, task_classes
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def train_run(manifest: str | Path, splits: str | Path, views: str | Path, store
     save_head(model, out / "model.pt")
     write_tsv(history, out / "history.tsv")
     write_tsv(pseudo_labels, out / "semi_supervised.tsv")
-    return write_run_outputs(out, run, prediction_table(model, data), tasks, unk_column=_unk_column(params))
+    return write_run_outputs(out, run, prediction_table(model, data), tasks, unk_column=unk_column(params))
 
 
 def probe_run(manifest: str | Path, splits: str | Path, views: str | Path, store_dirs: Sequence[str | Path],
@@ -73,7 +72,7 @@ def probe_run(manifest: str | Path, splits: str | Path, views: str | Path, store
     write_json({"run": dict(run), "tasks": described}, out / "probe.json")
     write_tsv(pd.DataFrame(columns=HISTORY_COLUMNS), out / "history.tsv")
     return write_run_outputs(out, run, probability_table(data, np.flatnonzero(data.original), probabilities),
-                             data.tasks, unk_column=_unk_column(params))
+                             data.tasks, unk_column=unk_column(params))
 
 
 @dataclass
@@ -103,25 +102,3 @@ def load_run_inputs(manifest: str | Path, splits: str | Path, views: str | Path,
     data = build_run_data(views_table, manifest_table, view_ids, features, tasks, splits=splits_table,
                           held_out=held_out)
     return RunInputs(data, manifest_table, splits_table, view_ids, features)
-
-
-def ensemble_run(member_predictions: Sequence[str | Path], params: Mapping[str, Any], out_dir: str | Path) -> dict[str, Any]:
-    """Average the members' predictions.tsv; history.tsv is written header-only (nothing trained)."""
-    tasks = task_classes(params["labels"], held_out_classes(params))
-    members = [read_tsv(p) for p in member_predictions]
-    predictions = average_predictions(members, tasks, names=[str(p) for p in member_predictions])
-    log.info("ensemble of %d members: %s", len(members), ", ".join(map(str, member_predictions)))
-    out = Path(out_dir)
-    write_tsv(pd.DataFrame(columns=HISTORY_COLUMNS), out / "history.tsv")
-    return write_run_outputs(out, params["run"], predictions, tasks,
-                             extra={"members": list(params["architecture"].get("members", []))},
-                             unk_column=_unk_column(params))
-
-
-def held_out_classes(params: Mapping[str, Any]) -> list[str]:
-    """The lesion classes the experiment trains without (the open-set protocol)."""
-    return list(params["experiment"].get("held_out_classes") or [])
-
-
-def _unk_column(params: Mapping[str, Any]) -> bool:
-    return bool(params.get("isic_submission", {}).get("unk_column", False))

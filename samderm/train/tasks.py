@@ -26,6 +26,11 @@ def task_classes(labels_cfg: Mapping[str, Any], held_out: Collection[str] = ()) 
     return {"skin": ["not_skin", "skin"], "lesion": lesion, "malignancy": ["benign", "malignant"]}
 
 
+def held_out_classes(params: Mapping[str, Any]) -> list[str]:
+    """The lesion classes a run's experiment trains without (the open-set protocol)."""
+    return list(params["experiment"].get("held_out_classes") or [])
+
+
 def _index(values: pd.Series, applies: pd.Series, classes: list[str], task: str, image_ids: pd.Series) -> np.ndarray:
     lookup = {c: i for i, c in enumerate(classes)}
     codes = values.map(lookup)
