@@ -319,6 +319,37 @@ def image_store_files(wildcards):
     )
 
 
+# --- external predictions (rules/score.smk) -----------------------------------------
+
+EXTERNAL_DEFAULTS = {
+    "classes": None,
+    "format": "auto",
+    "ground_truth": None,
+    "class_map": None,
+    "groups": "manifest",
+    "task": None,
+}
+EXTERNAL = {
+    name: {**EXTERNAL_DEFAULTS, **entry}
+    for name, entry in (config.get("external_predictions") or {}).items()
+}
+# the configured names only ((?!) matches nothing)
+EXTERNAL_NAMES = "|".join(re.escape(n) for n in EXTERNAL) or "(?!)"
+
+
+def external_inputs(wildcards):
+    """The file to score, its ISIC ground truth, class-map file and the manifest, as the entry needs them."""
+    entry = EXTERNAL[wildcards.name]
+    inputs = {"predictions": entry["path"]}
+    if entry["ground_truth"]:
+        inputs["ground_truth"] = entry["ground_truth"]
+    if isinstance(entry["class_map"], str):
+        inputs["class_map"] = entry["class_map"]
+    if entry["groups"] == "manifest":
+        inputs["manifest"] = "results/data/manifest.tsv"
+    return inputs
+
+
 # --- the model bundle (rules/predict.smk) -------------------------------------------
 
 

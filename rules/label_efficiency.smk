@@ -31,6 +31,5 @@ rule plot_label_efficiency:
         runtime=10,
     params:
         experiments=config["experiments"],
-        selection_metric=config["report"]["selection_metric"],
     script:
         "../scripts/plot_label_efficiency.py"

@@ -13,7 +13,7 @@ import yaml
 from samderm.data.labels import UNK
 from samderm.features.spec import crop_segmenter, encoder_problems
 from samderm.losses.parameters import loss_config_problems
-from samderm.matrix import AXES, CROPS, NO_LOSS, PROBE_TYPES, TRAINED_TYPES, architecture_type, expand_matrix
+from samderm.matrix import AXES, CROPS, NO_LOSS, PROBE_TYPES, TRAINED_TYPES, architecture_type, expand_matrix, is_probe
 
 # the settings each probe type takes (samderm.heads.probes.build_probe checks their values when it runs)
 PROBE_SETTINGS = {"linear_probe": {"protocol", "c_grid", "class_weight", "max_iter", "combine_train_val"},
@@ -135,7 +135,7 @@ def _probe_problems(config: Mapping[str, Any]) -> list[str]:
                             f"(it takes: {', '.join(sorted(PROBE_SETTINGS[arch['type']])) or 'nothing'})")
         if arch["type"] != "linear_probe" and arch.get("protocol"):
             problems.append(f"architectures.{name}.protocol: only linear_probe has a protocol")
-    probe_runs = [r for r in expand_matrix(config) if architecture_type(config, r.architecture) in PROBE_TYPES]
+    probe_runs = [r for r in expand_matrix(config) if is_probe(config, r.architecture)]
     for experiment in sorted({r.experiment for r in probe_runs}):
         if config["experiments"][experiment].get("semi_supervised"):
             archs = sorted({r.architecture for r in probe_runs if r.experiment == experiment})

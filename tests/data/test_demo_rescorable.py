@@ -17,6 +17,23 @@ def rescore(run_dir) -> float:
                                          ClassificationMetric.BALANCED_ACCURACY).overall
 
 
+def tied_maxima(run_dir) -> pd.Series:
+    probabilities = pd.read_csv(run_dir / "isic_submission.csv").set_index("image")
+    return probabilities.eq(probabilities.max(axis=1), axis=0).sum(axis=1) > 1
+
+
+def balanced_accuracy_ties_wrong(run_dir) -> float:
+    """Our metrics.json's balanced accuracy recomputed from predictions.tsv with tied images counted wrong."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    rows = pd.read_csv(run_dir / "predictions.tsv", sep="\t", dtype=str, keep_default_na=False)
+    rows = rows[(rows["task"] == "lesion") & (rows["split"] == "test")].set_index("image_id")
+    tied = tied_maxima(run_dir).reindex(rows.index)
+    assert tied.notna().all(), f"{run_dir}: the submission and predictions.tsv list other images"
+    predicted = rows["predicted"].where(~tied.astype(bool), "undecided")
+    return float(balanced_accuracy_score(rows["label"], predicted))
+
+
 @pytest.mark.slow
 def test_the_official_scorer_rescores_every_run_of_the_demo_study(finished_study, monkeypatch):
     # isic-challenge-scoring 5.6 calls DataFrame.applymap, which pandas 3 renamed to DataFrame.map
@@ -32,6 +49,10 @@ def test_the_official_scorer_rescores_every_run_of_the_demo_study(finished_study
             refused.append(f"{run}: {type(err).__name__}: {err}")
             continue
         ours = read_json(run / "metrics.json")["tasks"]["lesion"]["test"]["balanced_accuracy"]
+        if tied_maxima(run).any():
+            # kNN votes tie: our class is the first of the tied ones (scikit-learn's), the official scorer
+            # calls such an image 'undecided' (wrong); with tied images counted wrong the two agree
+            ours = balanced_accuracy_ties_wrong(run)
         if abs(ours - official) > 1e-9:
             differ.append(f"{run}: ours {ours!r}, official {official!r}")
     assert not refused, f"the official scorer refused {len(refused)} of {len(runs)} runs:\n" + "\n".join(refused)

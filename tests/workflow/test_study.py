@@ -17,7 +17,7 @@ from tests.conftest import SNAKEMAKE
 pytestmark = pytest.mark.slow
 
 ENCODER_RULES = {"extract_features", "segment_lesions", "download_checkpoint"}
-PER_RUN_RULES = {"train_heads", "ensemble_heads", "ood_scores"}
+PER_RUN_RULES = {"train_heads", "train_probe", "ensemble_heads", "ood_scores"}
 
 
 def planned_jobs(workdir, overlay: str | None = None, tmp_path=None) -> dict[str, int]:
@@ -74,8 +74,10 @@ def test_adding_to_the_matrix_schedules_only_new_runs(finished_study, tmp_path, 
     assert not ENCODER_RULES & jobs.keys(), f"the edit re-ran the encoder: {jobs}"
     assert not {"make_demo", "build_manifest", "make_splits"} & jobs.keys(), jobs
     assert jobs.get("train_heads", 0) > 0
-    unexpected = {r for r in jobs if r not in PER_RUN_RULES and not r.startswith(("aggregate", "calibrate", "bootstrap", "tabulate", "plot", "bundle", "all"))}
+    unexpected = {r for r in jobs if r not in PER_RUN_RULES and not r.startswith(("aggregate", "calibrate", "bootstrap", "tabulate", "plot", "bundle", "export", "all"))}
     assert not unexpected, f"re-ran steps that the edit does not touch: {unexpected}"
+    if "losses:" in edit:  # a probe has no loss: a new loss adds no probe run
+        assert "train_probe" not in jobs, jobs
 
 
 def test_the_new_balancing_strategy_extracts_only_its_copies(finished_study, tmp_path):
