@@ -5,4 +5,4 @@ setup_logging(snakemake.log[0])
 from samderm.report.label_efficiency import label_efficiency  # noqa: E402
 
 label_efficiency(snakemake.input.runs, snakemake.params.experiments, snakemake.output.png, snakemake.output.svg,
-                 snakemake.output.table.removesuffix(".html"), snakemake.params.selection_metric)
+                 snakemake.output.table.removesuffix(".html"))

@@ -15,8 +15,8 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from samderm.report.aggregate import CONFIG_KEYS, read_runs
-from samderm.report.selection import REPORT_SPLIT, over_seeds, select_best
+from samderm.report.aggregate import read_runs
+from samderm.report.selection import REPORT_SPLIT, over_seeds
 from samderm.report.style import colour, new_figure, save_figure, styled
 from samderm.report.tables import write_table
 
@@ -25,9 +25,11 @@ log = logging.getLogger(__name__)
 KEY = "label_fraction"
 METRICS = ("macro_f1", "balanced_accuracy", "accuracy")
 METRIC_NAMES = {"macro_f1": "macro-F1", "balanced_accuracy": "balanced accuracy", "accuracy": "accuracy"}
-LINE_KEYS = ["encoder", "pooling", "resolution", "architecture"]  # one line per feature set and head
+# one line per configuration: only the fraction changes along it (the best loss on val at each fraction would
+# compare other losses and crops as well)
+LINE_KEYS = ["encoder", "pooling", "resolution", "architecture", "loss", "crop"]
 TABLE_COLUMNS = ["family", "experiment", KEY, "task", "loss", "architecture", "crop", "encoder", "pooling",
-                 "resolution", "n_seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")), "selected"]
+                 "resolution", "n_seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")), "curve"]
 TASK_ORDER = ("skin", "lesion", "malignancy")
 
 
@@ -62,50 +64,42 @@ def label_fraction_families(experiments: Mapping[str, Mapping], present: Sequenc
     return families
 
 
-def label_efficiency_table(tidy: pd.DataFrame, experiments: Mapping[str, Mapping],
-                           selection_metric: str = "macro_f1") -> pd.DataFrame:
-    """Per (family, fraction, task, configuration): test mean and sd over seeds of METRICS, and
-    ``selected``: the loss and crop with the highest mean val ``selection_metric`` of its line
-    (encoder, pooling, resolution, architecture) at that fraction (ties as in select_best)."""
+def label_efficiency_table(tidy: pd.DataFrame, experiments: Mapping[str, Mapping]) -> pd.DataFrame:
+    """Per (family, fraction, task, configuration): test mean and sd over seeds of METRICS, and ``curve``:
+    whether the configuration (LINE_KEYS) runs at two fractions or more of its family (a line of the figure)."""
     families = label_fraction_families(experiments, list(dict.fromkeys(tidy["experiment"])))
     member = {e: (base, f) for base, members in families.items() for e, f in members.items()}
     rows = tidy[tidy["experiment"].isin(list(member))]
     if rows.empty:
         return pd.DataFrame(columns=TABLE_COLUMNS)
     test = over_seeds(rows, REPORT_SPLIT, list(METRICS))
-    best = select_best(rows, selection_metric, group_by=["experiment", "task", *LINE_KEYS])
-    chosen = set(map(tuple, best[CONFIG_KEYS + ["task"]].astype(str).to_numpy()))
-    test["selected"] = [tuple(r) in chosen for r in test[CONFIG_KEYS + ["task"]].astype(str).to_numpy()]
     test["family"] = test["experiment"].map(lambda e: member[e][0])
     test[KEY] = test["experiment"].map(lambda e: member[e][1])
+    test["curve"] = test.groupby(["family", "task", *LINE_KEYS])[KEY].transform("nunique") > 1
     order = {f: i for i, f in enumerate(families)}
     tasks = {t: i for i, t in enumerate(dict.fromkeys([*TASK_ORDER, *test["task"]]))}
     test = test.assign(_f=test["family"].map(order), _t=test["task"].map(tasks))
-    test = test.sort_values(["_f", "_t", *LINE_KEYS, KEY, "loss", "crop"], kind="stable")
+    test = test.sort_values(["_f", "_t", *LINE_KEYS, KEY], kind="stable")
     return test[TABLE_COLUMNS].reset_index(drop=True)
 
 
 def _line_label(row: Mapping, several_families: bool, several_sets: bool) -> str:
     features = f"{row['encoder']}-{row['pooling']}-r{row['resolution']}" if several_sets else row["encoder"]
-    text = f"{features} / {row['architecture']}"
+    text = f"{features} / {row['architecture']} / {row['loss']} / {row['crop']}"
     return f"{row['family']}: {text}" if several_families else text
 
 
 @styled
-def plot_label_efficiency(table: pd.DataFrame, png: str | Path, svg: str | Path | None = None,
-                          selection_metric: str = "macro_f1") -> None:
+def plot_label_efficiency(table: pd.DataFrame, png: str | Path, svg: str | Path | None = None) -> None:
     """One panel per task (rows) and metric (columns): mean test value (error bars: sd over seeds)
-    against the label fraction (log scale), one line per family, feature set and head run at two fractions or
-    more, each point the loss and crop selected on val at that fraction. Without one: a figure that says so."""
-    chosen = table[table["selected"].astype(bool)] if len(table) else table
-    if len(chosen):  # a head run at one fraction only has no curve: it stays in the table, not the figure
-        keys = ["family", "task", *LINE_KEYS]
-        chosen = chosen[chosen.groupby(keys)[KEY].transform("nunique") > 1]
+    against the label fraction (log scale), one line per family and configuration run at two fractions or
+    more (``curve``). Without one: a figure that says so."""
+    chosen = table[table["curve"].astype(bool)] if len(table) else table
     if chosen.empty:
         fig, axes = new_figure(width=6.4, height=2.4)
         ax = axes[0, 0]
         ax.axis("off")
-        ax.text(0.5, 0.5, "No label-efficiency curve: no head of the matrix runs in two experiments that differ\n"
+        ax.text(0.5, 0.5, "No label-efficiency curve: no configuration of the matrix runs in two experiments that differ\n"
                 f"only in experiments.<name>.{KEY} (missing = 1.0), so there is nothing to plot.",
                 ha="center", va="center", wrap=True)
         save_figure(fig, png, svg)
@@ -141,24 +135,22 @@ def plot_label_efficiency(table: pd.DataFrame, png: str | Path, svg: str | Path 
     legend = {}  # a line may be absent from some tasks: its handle from any panel
     for ax in axes[:, 0]:
         legend.update({lb: h for h, lb in zip(*ax.get_legend_handles_labels()) if lb not in legend})
-    axes[0, -1].legend(list(legend.values()), list(legend), title="features / head", loc="upper left",
+    axes[0, -1].legend(list(legend.values()), list(legend), title="features / head / loss / crop", loc="upper left",
                        bbox_to_anchor=(1.01, 1))
-    chosen_by = METRIC_NAMES.get(selection_metric, selection_metric)
-    fig.suptitle(f"Label efficiency (each point: the loss and crop best on val {chosen_by})")
+    fig.suptitle("Label efficiency: each line one configuration, only the fraction of training lesion groups changes")
     save_figure(fig, png, svg)
     log.info("label efficiency figure: %d task(s), %d line(s), fractions %s", len(tasks), len(lines), fractions)
 
 
 def label_efficiency(runs_tsv: str | Path, experiments: Mapping[str, Mapping], png: str | Path, svg: str | Path,
-                     table_stem: str | Path, selection_metric: str = "macro_f1") -> pd.DataFrame:
+                     table_stem: str | Path) -> pd.DataFrame:
     """Write results/figures/label_efficiency.{png,svg} and results/tables/label_efficiency.{csv,md,tex,html}."""
-    table = label_efficiency_table(read_runs(runs_tsv), experiments, selection_metric)
-    plot_label_efficiency(table, png, svg, selection_metric)
+    table = label_efficiency_table(read_runs(runs_tsv), experiments)
+    plot_label_efficiency(table, png, svg)
     note = (f"Experiments equal except for {KEY} (missing = 1.0), grouped into families named by their "
             f"largest-fraction member; the fraction is of the training lesion groups, drawn per class and seed "
             f"(at least one group per class); not-skin, val and test images are all kept. Test metrics: mean ± sd "
-            f"over seeds. selected: the loss and crop with the highest mean val {selection_metric} of its feature "
-            f"set and head at that fraction (the points of the figure).")
+            f"over seeds. curve: the configuration runs at two fractions or more of its family (a line of the figure).")
     if table.empty:
         note = f"No two experiments of the matrix differ only in {KEY}: nothing to compare. " + note
     write_table(table, table_stem, "Label efficiency: test metrics by fraction of training lesion groups", note)

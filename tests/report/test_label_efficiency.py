@@ -56,7 +56,7 @@ def test_families_differ_only_in_label_fraction():
         {"exp1_explicit": {"exp1_lf10": 0.1, "exp1_explicit": 1.0}}
 
 
-def test_table_means_over_seeds_and_selection_on_val():
+def test_table_means_over_seeds_and_a_curve_per_configuration():
     table = label_efficiency_table(tidy(), EXPERIMENTS)
     assert set(table["experiment"]) == {"exp1", "exp1_lf10", "exp1_lf01"}
     assert set(table["family"]) == {"exp1"}
@@ -67,10 +67,13 @@ def test_table_means_over_seeds_and_selection_on_val():
             expected = value(row["experiment"], row["loss"], row["crop"], 0, "test", metric) + 0.05  # seeds 0, 1
             assert row[f"{metric}_mean"] == pytest.approx(expected)
             assert row["label_fraction"] == FRACTION[row["experiment"]]
-    selected = table[table["selected"]].set_index("label_fraction")[["loss", "crop"]]
-    assert selected.loc[1.0].tolist() == ["wce", "full"]  # chosen on val, not on test (focal/lesion is best there)
-    assert selected.loc[0.1].tolist() == ["focal", "lesion"]
-    assert selected.loc[0.01].tolist() == ["focal", "lesion"]
+    assert table["curve"].all()  # every (loss, crop) runs at the three fractions
+    # a configuration at one fraction only (wce/full left out of the 0.1 and 0.01 runs) is no curve
+    runs = tidy()
+    one_fraction = runs[~((runs["experiment"] != "exp1") & (runs["loss"] == "wce") & (runs["crop"] == "full"))]
+    table = label_efficiency_table(one_fraction, EXPERIMENTS)
+    lonely = table[~table["curve"]]
+    assert lonely[["experiment", "loss", "crop"]].values.tolist() == [["exp1", "wce", "full"]]
 
 
 def test_no_family_gives_empty_table():
@@ -102,5 +105,5 @@ def test_no_family_figure_says_so(tmp_path, caplog):
 
 
 def test_plot_of_empty_table(tmp_path):
-    plot_label_efficiency(pd.DataFrame(columns=["selected"]), tmp_path / "x.png")
+    plot_label_efficiency(pd.DataFrame(columns=["curve"]), tmp_path / "x.png")
     assert (tmp_path / "x.png").is_file()
