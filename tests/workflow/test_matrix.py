@@ -103,3 +103,16 @@ def test_ood_exclude_drops_runs_from_the_ood_step_only(config):
     assert any(r.loss == "ldam" and r.architecture == "parallel" for r in runs)  # still trained
     del config["ood"]["exclude"]
     assert {r.loss for r in ood_runs(config, runs)} == {"wce", "focal", "ldam", "ldam_drw", "lmf", "bmixup"}
+
+
+def test_the_real_config_scores_every_trained_run_whatever_the_demo_excludes(repo):
+    # --configfile config/isic2019.yaml is merged onto config/config.yaml: the demo's ood.exclude must not leak
+    def merge(base, over):
+        for key, value in over.items():
+            base[key] = merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        return base
+
+    real = merge(load_yaml_strict(repo / "config/config.yaml"), load_yaml_strict(repo / "config/isic2019.yaml"))
+    runs = expand_matrix(real)
+    trained = [r for r in runs if r.architecture in real["ood"]["architectures"]]
+    assert len(trained) > 1000 and ood_runs(real, runs) == trained
