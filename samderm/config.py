@@ -13,12 +13,12 @@ import yaml
 from samderm.data.labels import UNK
 from samderm.features.spec import crop_segmenter, encoder_problems
 from samderm.losses.parameters import loss_config_problems
-from samderm.matrix import AXES, CROPS, NO_LOSS, PROBE_TYPES, TRAINED_TYPES, architecture_type, expand_matrix, is_probe
+from samderm.matrix import (AXES, CROPS, MLP_SETTINGS, NO_LOSS, PROBE_TYPES, TRAINED_TYPES, architecture_type,
+                            expand_matrix, is_probe)
 
 # the settings each probe type takes (samderm.heads.probes.build_probe checks their values when it runs)
 PROBE_SETTINGS = {"linear_probe": {"protocol", "c_grid", "class_weight", "max_iter", "combine_train_val"},
                   "knn_probe": {"k", "weights"}, "majority": set()}
-MLP_SETTINGS = {"hidden", "dropout"}  # the schema fills them in every architecture entry
 
 
 class ConfigError(ValueError):
@@ -129,7 +129,7 @@ def _probe_problems(config: Mapping[str, Any]) -> list[str]:
     for name, arch in config["architectures"].items():
         if arch["type"] not in PROBE_TYPES:
             continue
-        unknown = sorted(set(arch) - {"type"} - MLP_SETTINGS - PROBE_SETTINGS[arch["type"]])
+        unknown = sorted(set(arch) - {"type", *MLP_SETTINGS} - PROBE_SETTINGS[arch["type"]])
         if unknown:
             problems.append(f"architectures.{name}: {arch['type']} does not take {unknown} "
                             f"(it takes: {', '.join(sorted(PROBE_SETTINGS[arch['type']])) or 'nothing'})")

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 CROPS = ("full", "lesion")
 TRAINED_TYPES = ("parallel", "multihead")
 PROBE_TYPES = ("linear_probe", "knn_probe", "majority")
+MLP_SETTINGS = ("hidden", "dropout")  # the schema fills them into every architecture entry, probes included
 # the loss of a probe run: probes have their own objective, so one run per probe, not one per loss
 NO_LOSS = "none"
 # an exclude pattern may name any of these axes

@@ -9,18 +9,17 @@ from typing import Any, Mapping
 import numpy as np
 
 from samderm.heads.probes import build_probe
+from samderm.matrix import MLP_SETTINGS
 from samderm.train.data import RunData
 
 log = logging.getLogger(__name__)
-# the schema fills these into every architecture entry; probes have no hidden layers
-MLP_SETTINGS = ("type", "hidden", "dropout")
 DESCRIBED = ("C_", "objective_", "val_scores_")  # what a fitted probe records about itself
 
 
 def probe_settings(architecture: Mapping[str, Any], seed: int, selection_metric: str) -> dict[str, Any]:
     """build_probe's parameters of an ``architectures`` entry: its own keys, the run seed as random_state
     and, for the tuned linear probe, the study's selection metric."""
-    settings = {k: v for k, v in architecture.items() if k not in MLP_SETTINGS}
+    settings = {k: v for k, v in architecture.items() if k not in ("type", *MLP_SETTINGS)}
     if architecture["type"] == "linear_probe":
         settings["random_state"] = seed
         if settings.get("protocol", "published") == "tuned":
