@@ -17,7 +17,15 @@ os.environ.update(
 
 from samderm.config import ConfigError, check_config, load_yaml_strict, public_datasets
 from samderm.features.spec import crop_segmenter
-from samderm.matrix import Run, expand_matrix, feature_stores, is_probe, ood_runs
+from samderm.matrix import (
+    PROBE_TYPES,
+    TRAINED_TYPES,
+    Run,
+    expand_matrix,
+    feature_stores,
+    is_probe,
+    ood_runs,
+)
 from samderm.features.store import MASK_FILES, STORE_FILES
 from samderm.report.after_run import refresh_report
 
@@ -43,9 +51,9 @@ def _arch_names(*types):
     return "|".join(names) or "(?!)"  # (?!) matches nothing
 
 
-TRAINED_ARCHS = _arch_names("parallel", "multihead")
+TRAINED_ARCHS = _arch_names(*TRAINED_TYPES)
 ENSEMBLE_ARCHS = _arch_names("ensemble")
-PROBE_ARCHS = _arch_names("linear_probe", "knn_probe", "majority")
+PROBE_ARCHS = _arch_names(*PROBE_TYPES)
 
 
 wildcard_constraints:

@@ -6,15 +6,15 @@ so a researcher fixes the config in one go before any job starts."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
 from samderm.data.labels import UNK
 from samderm.features.spec import crop_segmenter, encoder_problems
 from samderm.losses.parameters import loss_config_problems
-from samderm.matrix import (AXES, CROPS, MLP_SETTINGS, NO_LOSS, PROBE_TYPES, TRAINED_TYPES, architecture_type,
-                            expand_matrix, is_probe)
+from samderm.matrix import (AXES, CROPS, MLP_SETTINGS, NO_LOSS, PROBE_TYPES, TRAINED_TYPES, Run,
+                            architecture_type, expand_matrix, is_probe)
 
 # the settings each probe type takes (samderm.heads.probes.build_probe checks their values when it runs)
 PROBE_SETTINGS = {"linear_probe": {"protocol", "c_grid", "class_weight", "max_iter", "combine_train_val"},
@@ -102,7 +102,8 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
     problems += loss_config_problems(config["losses"])
     if NO_LOSS in config["losses"]:
         problems.append(f"losses.{NO_LOSS}: the name '{NO_LOSS}' is the loss of probe runs; rename this loss")
-    problems += _probe_problems(config)
+    runs = expand_matrix(config)
+    problems += _probe_problems(config, runs)
     for name, arch in config["architectures"].items():
         if arch["type"] != "ensemble":
             continue
@@ -115,15 +116,15 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
                     f"(type must be one of {', '.join(TRAINED_TYPES)})"
                 )
 
-    problems += encoder_problems(config, expand_matrix(config))
+    problems += encoder_problems(config, runs)
     problems += _checkpoint_checksum_problems(config, Path(root))
     problems += _data_problems(config["data"], Path(root))
-    if not problems and not expand_matrix(config):
+    if not problems and not runs:
         problems.append("matrix.exclude: every combination is excluded, nothing would run")
     return problems
 
 
-def _probe_problems(config: Mapping[str, Any]) -> list[str]:
+def _probe_problems(config: Mapping[str, Any], runs: Sequence[Run]) -> list[str]:
     """Probe settings of the right type, probes only where they can run (not semi-supervised, not in the OOD step)."""
     problems: list[str] = []
     for name, arch in config["architectures"].items():
@@ -135,7 +136,7 @@ def _probe_problems(config: Mapping[str, Any]) -> list[str]:
                             f"(it takes: {', '.join(sorted(PROBE_SETTINGS[arch['type']])) or 'nothing'})")
         if arch["type"] != "linear_probe" and arch.get("protocol"):
             problems.append(f"architectures.{name}.protocol: only linear_probe has a protocol")
-    probe_runs = [r for r in expand_matrix(config) if is_probe(config, r.architecture)]
+    probe_runs = [r for r in runs if is_probe(config, r.architecture)]
     for experiment in sorted({r.experiment for r in probe_runs}):
         if config["experiments"][experiment].get("semi_supervised"):
             archs = sorted({r.architecture for r in probe_runs if r.experiment == experiment})

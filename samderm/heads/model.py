@@ -10,8 +10,7 @@ import torch
 from torch import nn
 
 from samderm.heads.layers import classifier, mlp
-
-TRAINED_TYPES = ("parallel", "multihead")
+from samderm.matrix import TRAINED_TYPES
 
 
 class HeadModel(nn.Module):

@@ -15,7 +15,7 @@ from samderm.features.encoder import RANDOM_WEIGHTS_SEED
 from samderm.features.spec import crop_segmenter, resolve_encoder
 from samderm.features.store import load_features, read_store
 from samderm.io import read_json, read_tsv
-from samderm.matrix import Run, expand_matrix, ood_runs
+from samderm.matrix import TRAINED_TYPES, Run, expand_matrix, ood_runs
 from samderm.ood.pipeline import FeatureLookup
 from samderm.ood.registry import detector_spec
 from samderm.ood.sets import fit_rows
@@ -96,7 +96,7 @@ def bundle_study(config: Mapping[str, Any], out_dir: str | Path, results: str | 
     results = Path(results)
     chosen = (config.get("predict") or {})
     named = chosen.get("models") or {}
-    trained = [n for n, a in config["architectures"].items() if a["type"] in ("parallel", "multihead")]
+    trained = [n for n, a in config["architectures"].items() if a["type"] in TRAINED_TYPES]
     # experiments.<e>.held_out_classes: such runs never saw some lesion classes, so they serve no new image
     held_out = [e for e, x in config["experiments"].items() if x.get("held_out_classes")]
     tidy = read_runs(results / "tables" / "runs.tsv")

@@ -27,7 +27,7 @@ from samderm.metrics.operating_points import (SENSITIVITIES, SPECIFICITIES, clas
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_runs
 from samderm.report.intervals import config_of
 from samderm.report.predictions import TaskPredictions, image_groups, read_predictions
-from samderm.report.selection import select_best
+from samderm.report.selection import open_set_rows, select_best
 from samderm.report.style import colour, new_figure, save_figure, styled
 from samderm.report.summaries import TASK_ORDER
 from samderm.report.tables import write_table
@@ -55,8 +55,8 @@ def chosen_configurations(tidy: pd.DataFrame, metric: str, held_out_experiments:
                           ) -> pd.DataFrame:
     """One row per (scope, task[, encoder]): the configuration chosen on val (never on test); on the lesion
     task the ``held_out_experiments`` are left out, as in the best-models table."""
-    open_set = (tidy["task"] == "lesion") & tidy["experiment"].isin(list(held_out_experiments))
-    frames = [select_best(tidy[~open_set], metric, group_by).assign(scope=scope) for scope, group_by in SCOPES.items()]
+    candidates = tidy[~open_set_rows(tidy, held_out_experiments)]
+    frames = [select_best(candidates, metric, group_by).assign(scope=scope) for scope, group_by in SCOPES.items()]
     table = pd.concat(frames, ignore_index=True)
     rank = {t: i for i, t in enumerate(TASK_ORDER)}
     table = table.sort_values(["task"], key=lambda c: c.map(rank).fillna(len(rank)), kind="stable")

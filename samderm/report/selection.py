@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Collection, Sequence
 
 import pandas as pd
 
@@ -73,3 +73,9 @@ def best_on_test(tidy: pd.DataFrame, metric: str, group_by: Sequence[str], repor
         row = table[lacking].iloc[0]
         raise ResultsError(f"the configuration chosen on val has no test values: {dict(row[CONFIG_KEYS + ['task']])}")
     return table
+
+
+def open_set_rows(tidy: pd.DataFrame, held_out_experiments: Collection[str]) -> pd.Series:
+    """The lesion rows of experiments that hold out lesion classes: fewer classes and test images, so they are
+    never the study's best lesion model (their other tasks are candidates like any run's)."""
+    return (tidy["task"] == "lesion") & tidy["experiment"].isin(list(held_out_experiments))

@@ -14,7 +14,7 @@ from samderm.matrix import PROBE_TYPES
 from samderm.metrics.bootstrap import INTERVAL_SCOPE
 from samderm.ood.metrics import LEVEL_ORDER, METRICS as OOD_METRICS, convention
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_ood_runs, read_runs, run_from_dir
-from samderm.report.selection import best_on_test, over_seeds, select_best, tie_rule
+from samderm.report.selection import best_on_test, open_set_rows, over_seeds, select_best, tie_rule
 from samderm.report.tables import write_table
 from samderm.report.intervals import beside_intervals, read_intervals
 from samderm.report.ood_intervals import OOD_INTERVAL_COLUMNS, OOD_KEYS
@@ -60,7 +60,7 @@ def classification_tables(tidy: pd.DataFrame, metric: str, intervals: pd.DataFra
     configurations = over_seeds(tidy, "test", REPORTED).merge(
         over_seeds(tidy, "val", [metric])[CONFIG_KEYS + ["task", f"{metric}_mean"]].rename(
             columns={f"{metric}_mean": f"val_{metric}"}), on=CONFIG_KEYS + ["task"], how="left")
-    open_set = (tidy["task"] == "lesion") & tidy["experiment"].isin(list(held_out_experiments))
+    open_set = open_set_rows(tidy, held_out_experiments)
     if open_set.any():
         log.info("best lesion model: the held-out-class experiments %s are not candidates", sorted(held_out_experiments))
     majority = tidy["architecture"].map(types).eq("majority")

@@ -18,7 +18,7 @@ from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_runs
 from samderm.report.claims import config_text
 from samderm.report.intervals import config_of
 from samderm.report.predictions import TaskPredictions, check_same_images, read_predictions
-from samderm.report.selection import select_best
+from samderm.report.selection import open_set_rows, select_best
 from samderm.report.tables import write_table
 from samderm.score.read import match_ids
 
@@ -100,10 +100,11 @@ def tabulate_external(scored: Mapping[str, str | Path], runs_tsv: str | Path, ru
                       out_stem: str | Path, report: Mapping, exclude_experiments: Collection[str] = ()
                       ) -> pd.DataFrame:
     """Write results/tables/external.{csv,md,tex,html}. ``scored``: name -> its scored predictions.tsv;
-    ``exclude_experiments``: experiments not comparable with an external model (held-out lesion classes)."""
+    ``exclude_experiments``: experiments holding out lesion classes, no candidates on the lesion task (as in the
+    best-models table)."""
     bootstrap, metric = report["bootstrap"], report["selection_metric"]
     tidy = read_runs(runs_tsv)
-    tidy = tidy[~tidy["experiment"].isin(list(exclude_experiments))]
+    tidy = tidy[~open_set_rows(tidy, exclude_experiments)]
     best = select_best(tidy, metric, ["task"])
     best_config = {row["task"]: tuple(row[k] for k in CONFIG_KEYS) for _, row in best.iterrows()}
     run_dirs = list(run_dirs)

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from samderm.io import read_tsv, write_tsv
-from samderm.train.outputs import HISTORY_COLUMNS, KEY_COLUMNS, finish_predictions, probability_columns, unk_column, write_run_outputs
+from samderm.train.outputs import (HISTORY_COLUMNS, KEY_COLUMNS, finish_predictions, probability_columns, unk_column,
+                                   write_run_outputs)
 from samderm.train.tasks import held_out_classes, task_classes
 
 log = logging.getLogger(__name__)
