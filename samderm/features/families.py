@@ -28,7 +28,8 @@ class FrozenEncoder:
 def build_encoder(name: str, cfg: dict, resolution: int, pooling: str, device: str = "cpu") -> FrozenEncoder:
     """The encoder ``encoders.<name>`` at ``resolution`` px with ``pooling``, weights loaded and frozen."""
     cfg = resolve_encoder(name, cfg)
-    build = {"sam2": _sam2, "sam": _sam, "timm": _timm}[cfg["family"]]
+    build = {"sam2": _sam2, "sam": _sam, "timm": _timm, "open_clip": _open_clip, "transformers": _transformers}
+    build = build[cfg["family"]]
     encoder = build(name, cfg, int(resolution), pooling)
     encoder.module = encoder.module.to(device).eval().requires_grad_(False)
     return encoder
@@ -73,3 +74,15 @@ def _timm(name, cfg, resolution, pooling) -> FrozenEncoder:
         {"family": "timm", "timm_model": cfg["model"], "pretrained": bool(cfg.get("pretrained")),
          "feature": "forward_features, patch positions (prefix tokens dropped)"},
     )
+
+
+def _open_clip(name, cfg, resolution, pooling) -> FrozenEncoder:
+    from samderm.features.open_clip_encoder import build_open_clip
+
+    return FrozenEncoder("open_clip", *build_open_clip(name, cfg, resolution, pooling))
+
+
+def _transformers(name, cfg, resolution, pooling) -> FrozenEncoder:
+    from samderm.features.transformers_encoder import build_transformers
+
+    return FrozenEncoder("transformers", *build_transformers(name, cfg, resolution, pooling))

@@ -1,5 +1,6 @@
 """Named encoders: each entry of ``encoders:`` is a user-chosen name (the feature-set id) with a
-family (sam2 | sam | timm) and that family's keys; checked here without importing torch."""
+family (sam2 | sam | timm | open_clip | transformers) and that family's keys; checked here without
+importing torch."""
 
 from __future__ import annotations
 
@@ -11,12 +12,17 @@ SAM_MODEL_TYPES = ("vit_b", "vit_l", "vit_h")
 SAM_RESOLUTION = 1024
 # SAM2's Hiera backbone downsamples by 32 and its windowed attention needs whole windows
 SAM2_RESOLUTION_STEP = 32
-COMMON_KEYS = {"family", "checkpoint", "sha256", "url"}
+# licence and gated describe the weights' terms: shown beside every result, never part of extraction
+TERMS_KEYS = {"licence", "gated"}
+COMMON_KEYS = {"family", "checkpoint", "sha256", "url"} | TERMS_KEYS
 FAMILY_KEYS = {
-    "sam2": COMMON_KEYS | {"size", "config"},
+    "sam2": COMMON_KEYS | {"size", "config", "layer"},
     "sam": COMMON_KEYS | {"model_type"},
     "timm": COMMON_KEYS | {"model", "pretrained"},
+    "open_clip": COMMON_KEYS | {"model", "feature"},
+    "transformers": COMMON_KEYS | {"model", "config", "feature"},
 }
+FAMILIES = tuple(FAMILY_KEYS)
 NEW_FORM = (
     "encoders:\n"
     "  sam2_tiny: {family: sam2, size: tiny, checkpoint: null}\n"
