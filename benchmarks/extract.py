@@ -17,6 +17,7 @@ best of --repeats is kept for each, so load from other processes hits both alike
     .venv/bin/python benchmarks/extract.py                    # CPU, tiny, 256 px
     .venv/bin/python benchmarks/extract.py --encoder vit_tiny --no-rss   # any encoder of --config
     .venv/bin/python benchmarks/extract.py --device cuda --images 512 --batch-size 32
+    bash benchmarks/gpu.sh          # every family on CUDA, one table (benchmarks/gpu_encoders.yaml)
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ def throughput(args, work: Path) -> dict:
         out["ceiling_serial"] = 1 / (1 + preprocess_core_s * best_bare)  # 0 workers: one after the other
         # workers beside an encoder whose threads keep every core busy: they take core-seconds from it
         out["ceiling_shared"] = 1 / (1 + preprocess_core_s * best_bare / torch.get_num_threads())
+    if ex.cuda:
+        out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
     if resident:
         out["bare_on_device_images_per_s"] = max(resident)
         out["ratio_on_device"] = {w: max(r) / max(resident) for w, r in pipeline.items()}
@@ -170,6 +173,7 @@ def main() -> None:
                              "features.num_workers, then 0 and 1); the first also serves the peak-RSS runs")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the main process")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", help="also write the measurements to this file (benchmarks/gpu.sh tabulates them)")
     parser.add_argument("--rss-of", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -190,6 +194,11 @@ def main() -> None:
         speed = throughput(args, work)
     device = torch.cuda.get_device_name(0) if args.device != "cpu" and torch.cuda.is_available() else "cpu"
     family = encoder_entry(args)["family"]
+    if args.json:
+        Path(args.json).write_text(json.dumps({"encoder": args.encoder, "family": family, "device": device,
+                                               "resolution": args.resolution, "batch_size": args.batch_size,
+                                               "images": args.images, **speed, "rss": {"n": small, "4n": large}},
+                                              indent=1, default=str))
     print(f"device {device}; encoder {args.encoder} ({family}) at {args.resolution} px, batch {args.batch_size}, "
           f"{speed['torch_threads']} torch threads (bare and pipeline); {args.images} JPEGs of {args.image_size} px; "
           f"best of {args.repeats}")

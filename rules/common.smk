@@ -16,7 +16,7 @@ os.environ.update(
 )
 
 from samderm.config import ConfigError, check_config, load_yaml_strict, public_datasets
-from samderm.features.spec import crop_segmenter
+from samderm.features.spec import crop_segmenter, encoder_terms, extraction_entry
 from samderm.matrix import (
     PROBE_TYPES,
     TRAINED_TYPES,
@@ -230,7 +230,14 @@ def public_set_dirs(use):
 
 
 def encoder_config(encoder):
-    return config["encoders"][encoder]
+    # licence and gated are shown, not computed with: editing them reruns no extraction
+    return extraction_entry(config["encoders"][encoder])
+
+
+# the weights' terms, shown beside every result of an encoder
+ENCODER_TERMS = {
+    name: encoder_terms(name, cfg) for name, cfg in config["encoders"].items()
+}
 
 
 def checkpoint_file(wildcards):

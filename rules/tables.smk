@@ -292,6 +292,7 @@ rule tabulate_encoders:
     params:
         logs=extraction_logs(),
         metric=config["report"]["selection_metric"],
+        terms=ENCODER_TERMS,
     script:
         "../scripts/tabulate_encoders.py"
 

@@ -13,4 +13,5 @@ tabulate_encoders(
     Path(snakemake.output.table).with_suffix(""),
     snakemake.params.metric,
     figure=(snakemake.output.png, snakemake.output.svg),
+    terms=snakemake.params.terms,
 )

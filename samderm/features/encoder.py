@@ -85,16 +85,34 @@ def build_sam2_model(
     return model, digest
 
 
-class PooledEncoder(torch.nn.Module):
-    """SAM2's image encoder followed by pooling: B x 3 x s x s -> B x D."""
+NECK = "neck"
+TRUNK_STAGES = (1, 2, 3, 4)  # Hiera's stages: strides 4, 8, 16, 32; channels C, 2C, 4C, 8C
 
-    def __init__(self, model: SAM2Base, pooling: str):
+
+def layer_channels(model: SAM2Base, layer) -> int:
+    """Channels of the feature ``layer`` reads: 256 for the neck, the Hiera stage's width otherwise."""
+    if layer == NECK:
+        return VISION_DIM
+    return int(model.image_encoder.trunk.channel_list[-int(layer)])  # channel_list runs deepest first
+
+
+class PooledEncoder(torch.nn.Module):
+    """SAM2's image encoder followed by pooling: B x 3 x s x s -> B x D. ``layer`` is ``neck``
+    (vision_features) or a Hiera trunk stage 1-4, read before the neck (SAMantics: the neck's
+    output loses semantics that the trunk's stages keep)."""
+
+    def __init__(self, model: SAM2Base, pooling: str, layer=NECK):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+        if layer != NECK and layer not in TRUNK_STAGES:
+            raise ValueError(f"unknown SAM2 layer {layer!r}; choose {NECK!r} or a trunk stage {TRUNK_STAGES}")
         self.image_encoder = model.image_encoder
         self.pooling = pooling
+        self.layer = layer
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.layer != NECK:  # the trunk alone: the neck's convolutions are not needed
+            return pool(self.image_encoder.trunk(images)[self.layer - 1], self.pooling)
         # vision_features is what SAM2Base.forward_image returns unchanged as the top level
         return pool(self.image_encoder(images)["vision_features"], self.pooling)

@@ -19,7 +19,7 @@ from samderm.features.masks import read_masks
 from samderm.features.preprocess import pixels
 from samderm.features.runtime import keep_freed_memory, make_loader, package_versions, resolve_device
 from samderm.features.shards import ShardDir
-from samderm.features.spec import resolve_encoder
+from samderm.features.spec import random_weights, resolve_encoder
 from samderm.features.store import write_store
 from samderm.features.viewsets import store_views
 from samderm.io import atomic_path, write_tsv
@@ -67,7 +67,7 @@ class FeatureExtractor:
             "dtype": self.cfg["dtype"],
             "checkpoint": None if checkpoint is None else str(checkpoint),
             "checkpoint_sha256": self.encoder.checkpoint_sha256,
-            "random_weights": checkpoint is None and not self.encoder_cfg.get("pretrained"),
+            "random_weights": random_weights(self.encoder_cfg),
             "crop_settings": {k: v for k, v in asdict(self.crop).items() if k != "overlays"}
             if self.fs.crop == "lesion" else None,
             "batch_size": self.cfg["batch_size"],

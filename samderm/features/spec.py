@@ -23,6 +23,9 @@ FAMILY_KEYS = {
     "transformers": COMMON_KEYS | {"model", "config", "feature"},
 }
 FAMILIES = tuple(FAMILY_KEYS)
+SAM2_LAYERS = ("neck", 1, 2, 3, 4)
+OPEN_CLIP_FEATURES = ("embedding", "pre_projection")
+TRANSFORMERS_FEATURES = ("pooler", "embedding")
 NEW_FORM = (
     "encoders:\n"
     "  sam2_tiny: {family: sam2, size: tiny, checkpoint: null}\n"
@@ -45,6 +48,60 @@ def resolve_encoder(name: str, cfg: Mapping[str, Any]) -> dict:
     cfg.setdefault("sha256", None)
     cfg.setdefault("url", None)
     return cfg
+
+
+def sam2_layer(cfg: Mapping[str, Any]):
+    """The SAM2 feature an entry reads: ``neck`` (default) or a Hiera trunk stage 1-4."""
+    layer = cfg.get("layer") or "neck"
+    return layer if layer == "neck" else int(layer)
+
+
+def extraction_entry(cfg: Mapping[str, Any]) -> dict:
+    """The entry less its terms (licence, gated): what extraction depends on, so adding a licence
+    to a finished study's encoder reruns nothing."""
+    return {key: value for key, value in dict(cfg or {}).items() if key not in TERMS_KEYS}
+
+
+def random_weights(cfg: Mapping[str, Any]) -> bool:
+    """True when a resolved entry loads no weights: no checkpoint, no timm download, no hub-cache id."""
+    if cfg["checkpoint"] is not None or cfg.get("pretrained"):
+        return False
+    if cfg["family"] == "open_clip":
+        return not str(cfg.get("model") or "").startswith("hf-hub:")
+    return not (cfg["family"] == "transformers" and cfg.get("model"))
+
+
+def encoder_terms(name: str, cfg: Mapping[str, Any]) -> dict:
+    """``{licence, gated}`` of an entry; random weights carry no one's terms."""
+    cfg = resolve_encoder(name, cfg)
+    licence = cfg.get("licence") or ("none (random weights)" if random_weights(cfg) else "not stated")
+    return {"licence": str(licence), "gated": bool(cfg.get("gated", False))}
+
+
+def _family_problems(name: str, cfg: Mapping[str, Any]) -> list[str]:
+    family, problems = cfg["family"], []
+    if family == "sam2" and cfg.get("layer") is not None and cfg["layer"] not in SAM2_LAYERS:
+        problems.append(f"encoders.{name}.layer: {cfg['layer']!r} is not 'neck' or a Hiera trunk stage 1-4")
+    if family in ("timm", "open_clip") and not cfg.get("model"):
+        example = "vit_small_patch14_dinov2.lvd142m" if family == "timm" else "ViT-B-16 or hf-hub:redlessone/DermLIP_ViT-B-16"
+        problems.append(f"encoders.{name}.model: name the {family} model, e.g. {example}")
+    if family == "open_clip" and cfg.get("feature", "embedding") not in OPEN_CLIP_FEATURES:
+        problems.append(f"encoders.{name}.feature: {cfg['feature']!r} is not one of {', '.join(OPEN_CLIP_FEATURES)}")
+    if family == "transformers":
+        if cfg.get("feature", "pooler") not in TRANSFORMERS_FEATURES:
+            problems.append(f"encoders.{name}.feature: {cfg['feature']!r} is not one of {', '.join(TRANSFORMERS_FEATURES)}")
+        if not (cfg.get("model") or cfg.get("checkpoint") or cfg.get("config")):
+            problems.append(f"encoders.{name}: name a hub id or snapshot folder in model (e.g. suinleelab/monet), "
+                            "or a model type in config (e.g. clip_vision_model) for random weights")
+        if cfg.get("url"):
+            problems.append(f"encoders.{name}.url: transformers snapshots are not downloaded by samderm; "
+                            f"fetch it into the hub cache with `hf download {cfg.get('model') or '<id>'}`")
+        if cfg.get("sha256") is not None and not isinstance(cfg["sha256"], Mapping):
+            problems.append(f"encoders.{name}.sha256: give one digest per weight file, "
+                            "{model.safetensors: <64 hex digits>}")
+    if cfg.get("gated") is not None and not isinstance(cfg["gated"], bool):
+        problems.append(f"encoders.{name}.gated: true or false, not {cfg['gated']!r}")
+    return problems
 
 
 def encoder_problems(config: Mapping[str, Any], runs) -> list[str]:
@@ -71,8 +128,7 @@ def encoder_problems(config: Mapping[str, Any], runs) -> list[str]:
                             f"give a graph with encoders.{name}.config instead")
         if family == "sam" and cfg.get("model_type") not in SAM_MODEL_TYPES:
             problems.append(f"encoders.{name}.model_type: '{cfg.get('model_type')}' is not one of {', '.join(SAM_MODEL_TYPES)}")
-        if family == "timm" and not cfg.get("model"):
-            problems.append(f"encoders.{name}.model: name the timm model, e.g. vit_small_patch14_dinov2.lvd142m")
+        problems += _family_problems(name, cfg)
         if family == "timm" and cfg.get("pretrained") and cfg.get("checkpoint"):
             problems.append(f"encoders.{name}: pretrained: true downloads timm's weights; "
                             "with a checkpoint file set pretrained: false")

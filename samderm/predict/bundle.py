@@ -115,7 +115,7 @@ def write_bundle(out_dir: str | Path, heads: Mapping[str, HeadSpec], gate: GateS
                  config_hash: str, extra: Mapping[str, Any] | None = None) -> dict:
     """Copy the heads in, save the gate's fit rows, write bundle.json; returns its content.
     ``feature_sets``: {feature_set_key: encoder, encoder_config, pooling, resolution, crop,
-    checkpoint_sha256, random_weights}; ``features``: batch_size, dtype, crop settings."""
+    checkpoint_sha256, random_weights, licence, gated}; ``features``: batch_size, dtype, crop settings."""
     out = Path(out_dir)
     (out / "heads").mkdir(parents=True, exist_ok=True)
     tasks = {}
@@ -193,6 +193,16 @@ def load_bundle(bundle_dir: str | Path, checkpoints: Mapping[str, str | Path] | 
         seg = content["segmenter"]
         seg["encoder_config"] = checked_encoder(seg, root, checkpoints)
     return Bundle(root, content, heads, gate_model, detector, encoders)
+
+
+def weights_terms(bundle_dir: str | Path) -> dict[str, str]:
+    """Encoder -> its weights' licence (and ", gated"), as the bundle recorded them from the study's config."""
+    content = read_json(Path(bundle_dir) / BUNDLE_FILE)
+    terms = {}
+    for entry in content["feature_sets"].values():
+        licence = entry.get("licence", "not recorded (bundle written before licences were)")
+        terms[entry["encoder"]] = licence + (", gated" if entry.get("gated") else "")
+    return terms
 
 
 def gate_params(gate_spec: Mapping[str, Any]) -> dict:

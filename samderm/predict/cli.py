@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from samderm.predict.bundle import BundleError
+    from samderm.predict.bundle import BundleError, weights_terms
     from samderm.predict.run import predict_images
 
     checkpoints = {}
@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"{counts['found']} found = {counts['predicted']} predicted + {counts['bad']} bad; "
           f"{counts['accepted']} accepted; results in {out}/ (index.html, predictions.tsv)")
+    for encoder, terms in weights_terms(bundle).items():
+        print(f"encoder {encoder}: weights' licence {terms}")
     return 0
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from samderm.features.encoder import RANDOM_WEIGHTS_SEED
-from samderm.features.spec import crop_segmenter, resolve_encoder
+from samderm.features.spec import crop_segmenter, encoder_terms, resolve_encoder
 from samderm.features.store import load_features, read_store
 from samderm.io import read_json, read_tsv
 from samderm.matrix import TRAINED_TYPES, Run, expand_matrix, ood_runs
@@ -88,7 +88,7 @@ def feature_set_entry(config: Mapping[str, Any], run: Run, results: Path) -> dic
             "crop": run.crop, "dtype": settings["dtype"], "dim": settings["dim"],
             "checkpoint_sha256": settings["checkpoint_sha256"], "random_weights": bool(settings["random_weights"]),
             "random_seed": RANDOM_WEIGHTS_SEED if settings["random_weights"] else None,
-            "masks": settings.get("masks")}
+            "masks": settings.get("masks"), **encoder_terms(run.encoder, config["encoders"][run.encoder])}
 
 
 def bundle_study(config: Mapping[str, Any], out_dir: str | Path, results: str | Path = "results") -> dict:

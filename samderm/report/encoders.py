@@ -1,6 +1,7 @@
 """Which frozen encoder? One row per encoder: its family and feature dimension (from the feature
-stores' settings.json), the best lesion configuration chosen on val and its test macro-F1 and
-balanced accuracy, and its extraction throughput read from the extract_features job logs."""
+stores' settings.json), the licence and gating of its weights (from the config), the best lesion
+configuration chosen on val and its test macro-F1 and balanced accuracy, and its extraction
+throughput read from the extract_features job logs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -82,9 +83,9 @@ def store_facts(settings_files: Sequence[str | Path]) -> pd.DataFrame:
 
 
 def encoder_table(tidy: pd.DataFrame, settings_files: Sequence[str | Path], log_paths: Sequence[str | Path],
-                  metric: str = "macro_f1") -> pd.DataFrame:
-    """One row per encoder: best lesion configuration on val (by ``metric``), its test scores,
-    the feature dimension and the extraction throughput."""
+                  metric: str = "macro_f1", terms: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
+    """One row per encoder: licence and gating (``terms``: encoder -> {licence, gated}), best lesion
+    configuration on val (by ``metric``), its test scores, the feature dimension and the throughput."""
     lesion = tidy[tidy["task"] == "lesion"]
     if lesion.empty:
         raise ResultsError("the runs table has no lesion task rows")
@@ -95,7 +96,13 @@ def encoder_table(tidy: pd.DataFrame, settings_files: Sequence[str | Path], log_
     missing = table.loc[table[f"{REPORTED[0]}_mean"].isna(), "encoder"].tolist()
     if missing:
         raise ResultsError(f"encoder(s) {missing} have feature stores but no lesion runs in the runs table")
-    columns = ["encoder", "family", "dim", "experiment", "loss", "architecture", "crop", "pooling", "resolution",
+    terms = terms or {}
+    unknown = sorted(set(table["encoder"]) - set(terms)) if terms else []
+    if unknown:
+        raise ResultsError(f"encoder(s) {unknown} have feature stores but no entry in encoders (licence unknown)")
+    table["licence"] = [terms.get(e, {}).get("licence", "not stated") for e in table["encoder"]]
+    table["gated"] = [bool(terms.get(e, {}).get("gated", False)) for e in table["encoder"]]
+    columns = ["encoder", "family", "licence", "gated", "dim", "experiment", "loss", "architecture", "crop", "pooling", "resolution",
                f"val_{metric}", *[f"{m}_{s}" for m in REPORTED for s in ("mean", "std")], "n_seeds",
                "views", "seconds", "images_per_s"]
     return table[columns].sort_values(f"{REPORTED[0]}_mean", ascending=False, kind="stable").reset_index(drop=True)
@@ -111,7 +118,8 @@ def encoder_figure(table: pd.DataFrame, png: str | Path, svg: str | Path) -> Non
     for i, metric in enumerate(REPORTED):
         ax.bar(x + (i - 0.5) * 0.4, table[f"{metric}_mean"], 0.4, yerr=table[f"{metric}_std"].fillna(0), capsize=3,
                label=HEADERS[metric], color=colour(i), hatch=hatch(i), edgecolor="white")
-    labels = [f"{r.encoder}\n{r.family}, {r.dim}-d\n{r.images_per_s:.1f} img/s" for r in table.itertuples()]
+    labels = [f"{r.encoder}\n{r.family}, {r.dim}-d\n{r.licence}{', gated' if r.gated else ''}\n"
+              f"{r.images_per_s:.1f} img/s" for r in table.itertuples()]
     ax.set_xticks(x, labels)
     ax.set_ylim(0, 1)
     ax.set_ylabel("lesion task, test")
@@ -122,11 +130,12 @@ def encoder_figure(table: pd.DataFrame, png: str | Path, svg: str | Path) -> Non
 
 def tabulate_encoders(runs_tsv: str | Path, settings_files: Sequence[str | Path], log_paths: Sequence[str | Path],
                       stem: str | Path, metric: str = "macro_f1", figure: tuple[str | Path, str | Path] | None = None,
-                      ) -> pd.DataFrame:
+                      terms: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
     from samderm.report.aggregate import read_runs
 
-    table = encoder_table(read_runs(runs_tsv), settings_files, log_paths, metric)
+    table = encoder_table(read_runs(runs_tsv), settings_files, log_paths, metric, terms)
     note = (f"Lesion task, test split; per encoder the configuration with the best val {metric} "
+            "(licence: the weights' terms as the config states them; gated: behind an access form) "
             "(mean ± std over seeds). images_per_s: views encoded / seconds of the encoder passes "
             "(extract_features logs, all stores of the encoder; lesion masks are shared and not counted).")
     write_table(table, stem, "Encoders compared", note)

@@ -55,3 +55,35 @@ def test_encoder_output_dimension(tiny_model):
     images = torch.zeros(2, 3, RESOLUTION, RESOLUTION)
     with torch.inference_mode():
         assert PooledEncoder(tiny_model, "meanmax")(images).shape == (2, 512)
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3, 4])
+def test_a_trunk_stage_is_the_output_of_the_hiera_block_that_ends_it(tiny_model, stage):
+    """layer: k reads Hiera's stage k before the neck: the block at stage_ends[k - 1], hooked here."""
+    trunk = tiny_model.image_encoder.trunk
+    seen = {}
+    hook = trunk.blocks[trunk.stage_ends[stage - 1]].register_forward_hook(lambda m, i, out: seen.update(out=out))
+    images = torch.randn(2, 3, RESOLUTION, RESOLUTION, generator=torch.Generator().manual_seed(stage))
+    try:
+        with torch.inference_mode():
+            ours = PooledEncoder(tiny_model, "meanmax", stage)(images)
+    finally:
+        hook.remove()
+    block = seen["out"]  # B x H x W x C, channels last inside Hiera
+    assert block.shape[1:] == (RESOLUTION // 2 ** (stage + 1),) * 2 + (96 * 2 ** (stage - 1),)  # tiny: C = 96
+    torch.testing.assert_close(ours, torch.cat([block.mean(dim=(1, 2)), block.amax(dim=(1, 2))], 1))
+
+
+def test_the_layer_option_builds_one_feature_set_per_stage_and_refuses_others(tiny_model):
+    from samderm.features.families import build_encoder
+
+    neck = build_encoder("tiny", {"family": "sam2", "size": "tiny"}, RESOLUTION, "mean")
+    stage3 = build_encoder("tiny_s3", {"family": "sam2", "size": "tiny", "layer": 3}, RESOLUTION, "mean")
+    assert (neck.dim, neck.description["layer"]) == (256, "neck")
+    assert (stage3.dim, stage3.description["layer"]) == (384, 3)
+    assert "trunk stage 3 (B x 384 x s/16 x s/16)" in stage3.description["feature"]
+    x = torch.randn(1, 3, RESOLUTION, RESOLUTION)
+    with torch.inference_mode():
+        assert not torch.allclose(neck.module(x)[:, :256], stage3.module(x)[:, :256])
+    with pytest.raises(ValueError, match="unknown SAM2 layer 5"):
+        PooledEncoder(tiny_model, "mean", 5)

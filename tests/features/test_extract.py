@@ -136,7 +136,9 @@ def test_rerun_after_sigkill_computes_only_missing_shards_and_matches(tmp_path, 
     ({"family": "sam2", "size": "tiny", "checkpoint": None}, 256),  # workers decode, the GPU resizes
     ({"family": "timm", "model": "vit_tiny_patch16_224", "checkpoint": None}, 224),
     ({"family": "sam", "model_type": "vit_b", "checkpoint": None}, 1024),
-], ids=["sam2", "timm", "sam"])
+    ({"family": "open_clip", "model": "ViT-S-32", "checkpoint": None}, 224),
+    ({"family": "transformers", "config": "clip_vision_model", "checkpoint": None}, 224),
+], ids=["sam2", "timm", "sam", "open_clip", "transformers"])
 def test_cuda_bf16_features_match_cpu(dataset, tmp_path, encoder, resolution):
     """The whole CUDA path of each family (pinned batches from workers, channels_last, bf16 autocast)."""
     fs = {**FULL, "encoder": encoder["family"], "resolution": resolution, "viewset": "images"}

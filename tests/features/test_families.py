@@ -181,6 +181,8 @@ def test_an_entry_named_after_a_sam2_size_without_family_is_that_size():
     ("tiny", {"family": "sam2", "size": "tiny"}, 256),
     ("sam", {"family": "sam", "model_type": "vit_b"}, 1024),
     ("vit", {"family": "timm", "model": TIMM_MODEL}, 224),
+    ("clip", {"family": "open_clip", "model": "ViT-S-32"}, 224),
+    ("hf_clip", {"family": "transformers", "config": "clip_vision_model"}, 224),
 ])
 def test_cuda_bf16_features_follow_cpu(name, cfg, res):
     from samderm.features.extract import FeatureExtractor, FeatureSet

@@ -100,3 +100,15 @@ def test_the_predict_rule_writes_its_folder(finished_study):
     counts = read_json(out / "counts.json")
     assert counts["found"] == counts["predicted"] + counts["bad"] > 0
     assert (out / "index.html").is_file() and (out / "bad_images.tsv").is_file()
+
+
+def test_predict_prints_the_licence_of_each_encoders_weights(finished_study, tmp_path, capsys):
+    from samderm.predict.cli import main
+
+    bundle = read_json(finished_study / "results/models/bundle.json")
+    assert {(fs["licence"], fs["gated"]) for fs in bundle["feature_sets"].values()} == {("none (random weights)", False)}
+    image = sorted((finished_study / "results/data/ood").rglob("*.jpg"))[0]
+    assert main(["predict", str(image), "--bundle", str(finished_study / "results/models"), "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    for fs in bundle["feature_sets"].values():
+        assert f"encoder {fs['encoder']}: weights' licence none (random weights)\n" in printed

@@ -73,9 +73,12 @@ def test_tabulate_writes_the_table_files(tmp_path):
     tidy = tidy_runs(np.random.default_rng(1))
     tidy.to_csv(tmp_path / "runs.tsv", sep="\t", index=False)
     settings, logs = write_stores_and_logs(tmp_path)
+    terms = {"tiny": {"licence": "Apache-2.0", "gated": False}, "vit": {"licence": "DINOv3 License", "gated": True}}
     tabulate_encoders(tmp_path / "runs.tsv", settings, logs, tmp_path / "encoders",
-                      figure=(tmp_path / "encoders.png", tmp_path / "encoders.svg"))
-    assert len(pd.read_csv(tmp_path / "encoders.csv")) == 2
+                      figure=(tmp_path / "encoders.png", tmp_path / "encoders.svg"), terms=terms)
+    table = pd.read_csv(tmp_path / "encoders.csv").set_index("encoder")
+    assert table[["licence", "gated"]].to_dict("index") == terms  # every row says whose terms its numbers are under
+    assert "DINOv3 License, gated" in (tmp_path / "encoders.svg").read_text()
     assert (tmp_path / "encoders.png").stat().st_size > 1000 and "vit" in (tmp_path / "encoders.svg").read_text()
     assert "Encoders compared" in (tmp_path / "encoders.md").read_text()
 
@@ -92,3 +95,9 @@ def test_an_encoder_without_lesion_runs_is_named(tmp_path):
     settings, logs = write_stores_and_logs(tmp_path)
     with pytest.raises(ResultsError, match=r"\['vit'\] have feature stores but no lesion runs"):
         encoder_table(tidy[tidy["encoder"] != "vit"], settings, logs)
+
+
+def test_an_encoder_missing_from_the_terms_is_named(tmp_path):
+    settings, logs = write_stores_and_logs(tmp_path)
+    with pytest.raises(ResultsError, match=r"\['vit'\] have feature stores but no entry in encoders"):
+        encoder_table(tidy_runs(np.random.default_rng(3)), settings, logs, terms={"tiny": {"licence": "MIT"}})

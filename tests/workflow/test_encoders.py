@@ -29,9 +29,9 @@ def _problems(config, **encoders):
     return "\n".join(config_problems(config))
 
 
-def test_the_demo_config_has_two_families_and_no_problem(demo_config):
+def test_the_demo_config_has_three_families_and_no_problem(demo_config):
     families = {resolve_encoder(n, e)["family"] for n, e in demo_config["encoders"].items()}
-    assert families == {"sam2", "timm"} and config_problems(demo_config) == []
+    assert families == {"sam2", "timm", "open_clip"} and config_problems(demo_config) == []
 
 
 def test_the_old_form_is_a_sam2_size_and_an_unknown_name_shows_the_new_form(demo_config):
@@ -50,6 +50,19 @@ def test_the_old_form_is_a_sam2_size_and_an_unknown_name_shows_the_new_form(demo
     ({"family": "timm"}, "encoders.new.model: name the timm model"),
     ({"family": "timm", "model": "resnet18", "pretrained": True, "checkpoint": "r.pt"},
      "encoders.new: pretrained: true downloads timm's weights"),
+    ({"family": "sam2", "size": "tiny", "layer": 5}, "encoders.new.layer: 5 is not 'neck' or a Hiera trunk stage 1-4"),
+    ({"family": "open_clip"}, "encoders.new.model: name the open_clip model"),
+    ({"family": "open_clip", "model": "ViT-B-16", "feature": "pooler"},
+     "encoders.new.feature: 'pooler' is not one of embedding, pre_projection"),
+    ({"family": "open_clip", "model": "ViT-B-16", "layer": 2},
+     "encoders.new: key(s) ['layer'] do not belong to family open_clip"),
+    ({"family": "transformers"}, "encoders.new: name a hub id or snapshot folder in model"),
+    ({"family": "transformers", "model": "suinleelab/monet", "url": "https://example.org/monet.bin"},
+     "encoders.new.url: transformers snapshots are not downloaded by samderm; fetch it into the hub cache with "
+     "`hf download suinleelab/monet`"),
+    ({"family": "transformers", "model": "suinleelab/monet", "sha256": "ab" * 32},
+     "encoders.new.sha256: give one digest per weight file"),
+    ({"family": "timm", "model": "resnet18", "gated": "yes"}, "encoders.new.gated: true or false, not 'yes'"),
 ])
 def test_bad_encoder_entries_are_named(demo_config, entry, message):
     assert message in _problems(demo_config, new=entry)
@@ -93,3 +106,10 @@ def test_adding_an_encoder_extracts_for_it_only_and_reuses_the_lesion_masks(tmp_
 
     jobs = _planned(work, after, _stores(["tiny", "vit_tiny"]))
     assert jobs == {"extract_features": 2}, jobs  # vit_tiny full + lesion; no segment_lesions, no tiny store
+    # an open_clip encoder likewise: its two stores only, on the masks of the finished pass
+    after.write_text(SMALL.replace("ENCODERS", "tiny, clip"))
+    assert _planned(work, after, _stores(["tiny", "clip"])) == {"extract_features": 2}
+    # the weights' terms are shown, not computed with: stating a licence reruns nothing
+    before.write_text(SMALL.replace("ENCODERS", "tiny") + "encoders: {tiny: {family: sam2, size: tiny, checkpoint: null, "
+                      "licence: Apache-2.0, gated: false}}\n")
+    assert _planned(work, before, _stores(["tiny"])) == {}
