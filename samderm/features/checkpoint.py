@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from samderm.data.download import fetch
@@ -48,3 +49,10 @@ def download_checkpoint(url: str, dest: str | Path, sha256: str | None, timeout:
         return fetch(url, dest, sha256, timeout=timeout)
     except (OSError, ValueError) as err:
         raise CheckpointError(f"cannot download checkpoint {url}: {err}") from err
+
+
+def hub_cache() -> Path:
+    """The Hugging Face hub cache as huggingface_hub resolves it, read now (its constants are read at import)."""
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
+    return Path(os.path.expandvars(cache)).expanduser()

@@ -17,6 +17,7 @@ downloads are never used."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import tempfile
@@ -31,7 +32,7 @@ from open_clip.constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS
 from open_clip.timm_model import TimmModel
 from open_clip.transformer import VisionTransformer
 
-from samderm.features.checkpoint import CheckpointError, checked_checkpoint, load_failure
+from samderm.features.checkpoint import CheckpointError, checked_checkpoint, hub_cache, load_failure
 from samderm.features.encoder import POOLINGS, RANDOM_WEIGHTS_SEED, feature_dim, pool
 
 log = logging.getLogger(__name__)
@@ -50,14 +51,9 @@ def build_open_clip(name: str, cfg: dict, resolution: int, pooling: str):
     if pooling not in POOLINGS:
         raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
     description = {"family": "open_clip", "open_clip_model": model_name, "open_clip_version": open_clip.__version__}
-    checkpoint, config = cfg["checkpoint"], None
-    if model_name.startswith(HF_HUB_PREFIX):
-        config = _from_hub_cache(name, model_name, (HF_CONFIG_NAME,))
+    config, checkpoint = _locate(name, model_name, cfg["checkpoint"])
+    if config is not None:
         description["hf_revision"] = config.parent.name  # the snapshot folder is the commit hash
-        checkpoint = checkpoint or _from_hub_cache(name, model_name, HUB_WEIGHTS)
-    elif open_clip.get_model_config(model_name) is None:
-        raise ValueError(f"encoders.{name}.model: open_clip has no model {model_name!r} "
-                         "(see open_clip.list_models(), or give hf-hub:org/name)")
 
     if checkpoint is None:
         log.warning("RANDOM WEIGHTS: encoders.%s has no checkpoint, so open_clip %s is randomly initialised "
@@ -82,6 +78,26 @@ def build_open_clip(name: str, cfg: dict, resolution: int, pooling: str):
     return module, feature_dim(pooling, width), preprocess, digest, description
 
 
+def _locate(name: str, model_name: str, checkpoint: str | None) -> tuple[Path | None, str | Path | None]:
+    """The hub config (None for a built-in name) and the weights: ``checkpoint``, else the cached hub
+    weights open_clip would take, else None (random). Checks every file the build reads is there."""
+    config = None
+    if model_name.startswith(HF_HUB_PREFIX):
+        repo = model_name[len(HF_HUB_PREFIX):]
+        config = _from_hub_cache(name, repo, (HF_CONFIG_NAME,), f"hf download {repo}")
+        checkpoint = checkpoint or _from_hub_cache(name, repo, HUB_WEIGHTS, f"hf download {repo}")
+        model_cfg = json.loads(config.read_text(encoding="utf-8")).get("model_cfg", {})
+    else:
+        model_cfg = open_clip.get_model_config(model_name)
+        if model_cfg is None:
+            raise ValueError(f"encoders.{name}.model: open_clip has no model {model_name!r} "
+                             "(see open_clip.list_models(), or give hf-hub:org/name)")
+    text_model = model_cfg.get("text_cfg", {}).get("hf_model_name")
+    if text_model and not os.path.isdir(text_model):  # a Hugging Face text tower (BiomedCLIP's) needs its config.json
+        _from_hub_cache(name, text_model, ("config.json",), f"hf download {text_model} config.json")
+    return config, checkpoint
+
+
 def _create(arch: str, pretrained: str | None, resolution: int):
     """open_clip's model (loading ``pretrained`` strictly, weights_only) and its eval transform at
     ``resolution`` px; offline, so towers with a Hugging Face text model only read the cache."""
@@ -96,42 +112,35 @@ def _create(arch: str, pretrained: str | None, resolution: int):
 def _source(model_name: str, config: Path | None, checkpoint: Path):
     """What open_clip loads this checkpoint from: a built-in name with the file as ``pretrained``
     (absolute, so never read as a tag), or a local-dir of exactly this hub config and this file."""
-    if config is None:
-        yield model_name, str(checkpoint.resolve())
+    if config is None:  # absolute, not resolved: open_clip tells safetensors by the name's suffix
+        yield model_name, str(checkpoint.absolute())
         return
     # open_clip loads a hub config's weights itself (create-time size, then timm's resize): hand it this file
     with tempfile.TemporaryDirectory(prefix="open_clip_") as folder:
         os.symlink(config.resolve(), Path(folder) / HF_CONFIG_NAME)
         weights = HF_SAFE_WEIGHTS_NAME if checkpoint.suffix == ".safetensors" else HF_WEIGHTS_NAME
-        os.symlink(checkpoint.resolve(), Path(folder) / weights)
+        os.symlink(checkpoint.absolute(), Path(folder) / weights)
         yield f"local-dir:{folder}", None
 
 
-def hub_cache() -> Path:
-    """The Hugging Face hub cache as huggingface_hub resolves it, read now (its constants are read at import)."""
-    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
-    cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
-    return Path(os.path.expandvars(cache)).expanduser()
-
-
-def _from_hub_cache(name: str, model_name: str, filenames: tuple[str, ...]) -> Path:
-    """The first of ``filenames`` in the cached snapshot of the id's main revision (files only, no network)."""
-    repo, cache = model_name[len(HF_HUB_PREFIX):], hub_cache()
+def _from_hub_cache(name: str, repo: str, filenames: tuple[str, ...], download: str) -> Path:
+    """The first of ``filenames`` in the cached snapshot of the repo's main revision (files only, no network)."""
+    cache = hub_cache()
     for filename in filenames:
         found = try_to_load_from_cache(repo, filename, cache_dir=cache)
         if isinstance(found, str):
             return Path(found)
     raise CheckpointError(
-        f"encoders.{name}.model {model_name}: no {' or '.join(filenames)} of {repo} in the Hugging Face cache "
-        f"{cache} (HF_HUB_CACHE, else HF_HOME/hub); weights are never downloaded here: fill the cache on a "
-        f"machine with internet with `hf download {repo} --cache-dir {cache}`, or set encoders.{name}.checkpoint")
+        f"encoders.{name}: no {' or '.join(filenames)} of hf-hub:{repo} in the Hugging Face cache {cache} "
+        f"(HF_HUB_CACHE, else HF_HOME/hub); nothing is downloaded here: fill the cache on a machine with "
+        f"internet with `{download} --cache-dir {cache}`")
 
 
 def _tower(visual: torch.nn.Module, feature: str, name: str) -> tuple[torch.nn.Module, str]:
     """The image tower computing ``feature``, and which layer that is, in words."""
     kind = type(visual).__name__
     if feature == "embedding":
-        return visual, f"encode_image: the {kind} tower's projected image embedding, not normalised"
+        return visual, f"encode_image: the {kind} image tower's pooled embedding, not normalised"
     if isinstance(visual, VisionTransformer):
         visual.proj = None  # its forward skips a None projection: the pooled token is the output
         return visual, "VisionTransformer pooled token (after ln_post) before proj"

@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 import transformers
-from huggingface_hub import constants, snapshot_download
+from huggingface_hub import snapshot_download
 from PIL import Image
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
 from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 from transformers.utils import is_torchvision_available
 
-from samderm.features.checkpoint import CheckpointError, load_failure, verify_sha256
+from samderm.features.checkpoint import CheckpointError, hub_cache, load_failure, verify_sha256
 from samderm.features.encoder import POOLINGS, RANDOM_WEIGHTS_SEED, feature_dim, pool
 
 log = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ def build_transformers(name: str, cfg: dict, resolution: int, pooling: str):
     elif cfg.get("config"):
         model, processor = _random(name, cfg["config"])
         weights, digest = {}, None
-        source = {"transformers_model": None, "config": cfg["config"], "random_weights": True}
+        source = {"transformers_model": None, "transformers_config": cfg["config"]}  # extract records random_weights
     else:
         raise ValueError(f"encoders.{name}: name a Hugging Face model id or snapshot directory with "
                          f"encoders.{name}.model, or a model type (e.g. clip_vision_model) with "
@@ -114,8 +113,7 @@ def _snapshot(name: str, cfg: dict) -> Path:
     elif Path(cfg["model"]).expanduser().is_dir():
         path = Path(cfg["model"]).expanduser()
     else:
-        # read now, not at import: huggingface_hub fixes its constant when it is imported
-        cache = os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE
+        cache = hub_cache()
         try:
             path = Path(snapshot_download(cfg["model"], cache_dir=cache, local_files_only=True))
         except (OSError, ValueError) as err:  # not cached, incomplete, or not a valid id
@@ -135,12 +133,13 @@ def _checked_weights(snapshot: Path, sha256, name: str) -> dict[str, str]:
         if not isinstance(sha256, Mapping):
             raise ValueError(f"encoders.{name}.sha256: give {{weight file name: sha256}} for the snapshot's weight "
                              f"files ({', '.join(p.name for p in files)}), or null")
-        for absent in sorted(set(sha256) - {p.name for p in files}):
-            raise CheckpointError(f"{snapshot / absent}: listed in encoders.{name}.sha256 but not in the snapshot")
-        for path in files:
-            if path.name not in sha256:
-                raise CheckpointError(f"{path}: weight file missing from encoders.{name}.sha256 "
-                                      "(every *.safetensors and *.bin file of the snapshot needs its digest)")
+        unlisted = [p for p in files if p.name not in sha256]
+        if unlisted:
+            raise CheckpointError(f"{unlisted[0]}: weight file missing from encoders.{name}.sha256 "
+                                  "(every *.safetensors and *.bin file of the snapshot needs its digest)")
+        absent = sorted(set(sha256) - {p.name for p in files})
+        if absent:
+            raise CheckpointError(f"{snapshot / absent[0]}: listed in encoders.{name}.sha256 but not in the snapshot")
     digests = {p.name: verify_sha256(p, None if sha256 is None else sha256[p.name]) for p in files}
     if sha256 is None:
         log.warning("encoders.%s.sha256 is null: %s loaded unverified (sha256 %s)", name, snapshot, digests)
