@@ -103,7 +103,7 @@ def test_study_report_renders_every_category(request, tmp_path):
         intro = driver.find_element("tag name", "body").text
         # each encoder named with its own family, and the random-weights warning a readable list
         assert "tiny: SAM2.1 Hiera tiny" in intro and "vit_tiny: timm vit_tiny_patch16_224" in intro, intro[:2000]
-        assert "tiny, vit_tiny have no checkpoint" in intro and "``" not in intro, intro[:2000]
+        assert "tiny, vit_tiny, clip have no checkpoint" in intro and "``" not in intro, intro[:2000]
         for category in ("Data", "Features", "Classification", "Calibration", "Claims", "OOD", "Crops"):
             assert category in page.link_texts(), f"{report}: no category {category}"
         check_figure(page, "Classification", "Figures", "lesion macro-F1 by loss", tmp_path / "study_f1.png")

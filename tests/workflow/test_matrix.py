@@ -40,8 +40,8 @@ def test_probes_add_runs_but_no_feature_store(config):
     probes = [a for a in config["matrix"]["architectures"] if config["architectures"][a]["type"] in PROBE_TYPES]
     without["matrix"]["architectures"] = [a for a in config["matrix"]["architectures"] if a not in probes]
     with_probes, mlp_only = expand_matrix(config), expand_matrix(without)
-    # the demo: 4 probes x 2 encoders on exp1's full images, the published probe on exp1_lf25's (tiny)
-    assert len(with_probes) == len(mlp_only) + 8 + 1
+    # the demo: 4 probes x 2 encoders on exp1's full images, the published probe on exp1_lf25's (tiny) and clip's
+    assert len(with_probes) == len(mlp_only) + 8 + 1 + 1
     stores = {d for r in with_probes for d in feature_stores(config, r)}
     assert stores == {d for r in mlp_only for d in feature_stores(without, r)}
 
@@ -63,6 +63,13 @@ def test_the_demo_runs_its_second_encoder_on_one_loss_full_crops_and_exp1_only(c
     assert sorted(r.architecture for r in second if r.loss == NO_LOSS) == [
         "knn_probe", "linear_probe", "linear_probe_tuned", "majority"]
     assert {d for r in second for d in feature_stores(config, r)} == {"vit_tiny-mean-r256/full/images"}
+
+
+def test_the_demo_runs_its_open_clip_encoder_as_parallel_heads_and_the_published_probe_on_exp1(config):
+    runs = [r for r in expand_matrix(config) if r.encoder == "clip"]
+    assert sorted((r.experiment, r.crop, r.loss, r.architecture) for r in runs) == [
+        ("exp1", "full", NO_LOSS, "linear_probe"), ("exp1", "full", "wce", "parallel")]
+    assert {d for r in runs for d in feature_stores(config, r)} == {"clip-mean-r256/full/images"}
 
 
 def test_exclude_patterns_drop_only_matching_runs(config):

@@ -87,8 +87,8 @@ def test_the_new_balancing_strategy_extracts_only_its_copies(finished_study, tmp
         "matrix: {experiments: [exp1, exp6, exp7]}\n"
     )
     jobs = planned_jobs(finished_study, edit, tmp_path)
-    # one store of augmented copies per feature set and crop mode (tiny full and lesion, vit_tiny full);
+    # one store of augmented copies per feature set and crop mode (tiny full and lesion, vit_tiny and clip full);
     # the image stores are reused, and only the new copies are segmented, once for every encoder
-    assert jobs.get("extract_features") == 3, jobs
+    assert jobs.get("extract_features") == 4, jobs
     assert jobs.get("segment_lesions") == 1, jobs
     assert jobs.get("make_views") == 1, jobs
