@@ -5,7 +5,9 @@
 #      transformers; random weights, benchmarks/gpu_encoders.yaml), no peak-RSS runs;
 #   3. one table: family, encoder, images/s of the whole pipeline, pipeline/bare ratio, peak GPU memory.
 # Usage: bash benchmarks/gpu.sh [OUT_DIR]     (PYTHON=... to choose the interpreter; DEVICE=cpu dry-runs the
-# plumbing on a machine without a GPU, with fewer images; the numbers are then not the GPU's)
+# plumbing on a machine without a GPU, with fewer IMAGES, no more THREADS than cores, WORKERS=0 and
+# without SAM's 1024 px encoder, e.g. DEVICE=cpu IMAGES=8 BATCH=4 THREADS=2 WORKERS=0
+# ENCODERS="sam2_tiny:256 dinov2_s:224 clip_b16:224 clip_vision:224"; its numbers are not the GPU's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-results/benchmarks/gpu}
@@ -14,6 +16,8 @@ python=${PYTHON:-.venv/bin/python}
 device=${DEVICE:-cuda}
 images=${IMAGES:-256}
 batch=${BATCH:-32}
+threads=${THREADS:-4}    # torch threads of the main process, and DataLoader workers beside it
+workers=${WORKERS:-4}
 mkdir -p "$out"
 
 if [ "$device" = cuda ]; then
@@ -28,13 +32,13 @@ PY
 fi
 
 # encoder, resolution: each family at a size its model takes (SAM: 1024 only; patch 14 and 16 both divide 224)
-for pair in sam2_tiny:256 sam_vit_b:1024 dinov2_s:224 clip_b16:224 clip_vision:224; do
+for pair in ${ENCODERS:-sam2_tiny:256 sam_vit_b:1024 dinov2_s:224 clip_b16:224 clip_vision:224}; do
     encoder=${pair%%:*}
     resolution=${pair##*:}
     echo "== $encoder at $resolution px on $device"
     "$python" benchmarks/extract.py --config benchmarks/gpu_encoders.yaml --encoder "$encoder" \
         --device "$device" --resolution "$resolution" --images "$images" --batch-size "$batch" \
-        --workers 4 --threads 4 --repeats 2 --no-rss --json "$out/$encoder.json" 2>&1 | tee "$out/$encoder.log"
+        --workers "$workers" --threads "$threads" --repeats 2 --no-rss --json "$out/$encoder.json" 2>&1 | tee "$out/$encoder.log"
 done
 
 "$python" - "$out" <<'PY'

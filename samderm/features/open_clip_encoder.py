@@ -34,11 +34,11 @@ from open_clip.transformer import VisionTransformer
 
 from samderm.features.checkpoint import CheckpointError, checked_checkpoint, hub_cache, load_failure
 from samderm.features.encoder import POOLINGS, RANDOM_WEIGHTS_SEED, feature_dim, pool
+from samderm.features.spec import OPEN_CLIP_FEATURES as FEATURES
 
 log = logging.getLogger(__name__)
 
 HF_HUB_PREFIX = "hf-hub:"
-FEATURES = ("embedding", "pre_projection")
 # the weights open_clip's hf-hub loader takes, in its order (download_pretrained_from_hf)
 HUB_WEIGHTS = (HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME)
 

@@ -22,7 +22,6 @@ FAMILY_KEYS = {
     "open_clip": COMMON_KEYS | {"model", "feature"},
     "transformers": COMMON_KEYS | {"model", "config", "feature"},
 }
-FAMILIES = tuple(FAMILY_KEYS)
 SAM2_LAYERS = ("neck", 1, 2, 3, 4)
 OPEN_CLIP_FEATURES = ("embedding", "pre_projection")
 TRANSFORMERS_FEATURES = ("pooler", "embedding")

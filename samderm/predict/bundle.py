@@ -227,6 +227,8 @@ def checked_encoder(entry: Mapping[str, Any], root: Path, checkpoints: Mapping[s
             raise BundleError(f"{root / BUNDLE_FILE}: encoder {name} was random weights (seed "
                               f"{entry.get('random_seed')}) in the study, but the file {given} was given; refusing")
         return cfg
+    if given is None and Path(cfg["checkpoint"]).is_dir():  # a transformers snapshot: its family checks each file
+        return cfg
     candidates = [given] if given is not None else [Path(cfg["checkpoint"]), root / "checkpoints" / Path(cfg["checkpoint"]).name]
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:

@@ -1,4 +1,5 @@
-"""The bundle carries each encoder's licence from the study's config; older bundles say they did not."""
+"""The bundle carries each encoder's licence from the study's config (older bundles say they did not), and
+hands a transformers snapshot folder to its family, which checks each weight file."""
 
 from __future__ import annotations
 
@@ -14,3 +15,14 @@ def test_weights_terms_name_the_licence_and_gating_of_every_encoder(tmp_path):
         "old-mean-r256/full": {"encoder": "old"}}}))
     assert weights_terms(tmp_path) == {"dinov3": "DINOv3 License, gated", "tiny": "Apache-2.0",
                                        "old": "not recorded (bundle written before licences were)"}
+
+
+def test_a_transformers_snapshot_folder_is_checked_by_its_family_not_as_a_file(tmp_path):
+    from samderm.predict.bundle import checked_encoder
+
+    snapshot = tmp_path / "monet"
+    snapshot.mkdir()
+    cfg = {"family": "transformers", "model": "suinleelab/monet", "checkpoint": str(snapshot),
+           "sha256": {"model.safetensors": "ab" * 32}}
+    entry = {"encoder": "monet", "encoder_config": cfg, "checkpoint_sha256": "cd" * 32, "random_weights": False}
+    assert checked_encoder(entry, tmp_path, {}) == cfg  # the per-file digests travel with it
