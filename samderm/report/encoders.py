@@ -135,8 +135,8 @@ def tabulate_encoders(runs_tsv: str | Path, settings_files: Sequence[str | Path]
 
     table = encoder_table(read_runs(runs_tsv), settings_files, log_paths, metric, terms)
     note = (f"Lesion task, test split; per encoder the configuration with the best val {metric} "
-            "(licence: the weights' terms as the config states them; gated: behind an access form) "
-            "(mean ± std over seeds). images_per_s: views encoded / seconds of the encoder passes "
+            "(mean ± std over seeds). licence: the terms of the encoder's weights as the config states them "
+            "(encoders.<name>.licence); gated: behind an access form. images_per_s: views encoded / seconds of the encoder passes "
             "(extract_features logs, all stores of the encoder; lesion masks are shared and not counted).")
     write_table(table, stem, "Encoders compared", note)
     if figure:
