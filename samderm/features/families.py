@@ -28,9 +28,8 @@ class FrozenEncoder:
 def build_encoder(name: str, cfg: dict, resolution: int, pooling: str, device: str = "cpu") -> FrozenEncoder:
     """The encoder ``encoders.<name>`` at ``resolution`` px with ``pooling``, weights loaded and frozen."""
     cfg = resolve_encoder(name, cfg)
-    build = {"sam2": _sam2, "sam": _sam, "timm": _timm, "open_clip": _open_clip, "transformers": _transformers}
-    build = build[cfg["family"]]
-    encoder = build(name, cfg, int(resolution), pooling)
+    builders = {"sam2": _sam2, "sam": _sam, "timm": _timm, "open_clip": _open_clip, "transformers": _transformers}
+    encoder = builders[cfg["family"]](name, cfg, int(resolution), pooling)
     encoder.module = encoder.module.to(device).eval().requires_grad_(False)
     return encoder
 
@@ -42,7 +41,8 @@ def _sam2(name, cfg, resolution, pooling) -> FrozenEncoder:
 
     graph = cfg.get("config") or cfg["size"]
     model, digest = build_sam2_model(graph, resolution, cfg["checkpoint"], cfg["sha256"], name=name)
-    layer, channels = sam2_layer(cfg), layer_channels(model, sam2_layer(cfg))
+    layer = sam2_layer(cfg)
+    channels = layer_channels(model, layer)
     feature = ("image_encoder vision_features (B x 256 x s/16 x s/16)" if layer == "neck" else
                f"image_encoder trunk stage {layer} (B x {channels} x s/{2 ** (layer + 1)} x s/{2 ** (layer + 1)})")
     return FrozenEncoder(
