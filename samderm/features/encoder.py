@@ -12,6 +12,7 @@ from sam2.build_sam import build_sam2
 from sam2.modeling.sam2_base import SAM2Base
 
 from samderm.features.checkpoint import CheckpointError, checked_checkpoint, load_failure
+from samderm.features.spec import NECK, TRUNK_STAGES
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +84,6 @@ def build_sam2_model(
         raise load_failure(checkpoint, f"SAM2.1 {size}", err) from err
     log.info("loaded SAM2.1 %s from %s (sha256 %s) at %d px", size, checkpoint, digest, resolution)
     return model, digest
-
-
-NECK = "neck"
-TRUNK_STAGES = (1, 2, 3, 4)  # Hiera's stages: strides 4, 8, 16, 32; channels C, 2C, 4C, 8C
 
 
 def layer_channels(model: SAM2Base, layer) -> int:

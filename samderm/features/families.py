@@ -37,13 +37,13 @@ def build_encoder(name: str, cfg: dict, resolution: int, pooling: str, device: s
 def _sam2(name, cfg, resolution, pooling) -> FrozenEncoder:
     from samderm.features.encoder import SAM2_CONFIGS, PooledEncoder, build_sam2_model, feature_dim, layer_channels
     from samderm.features.preprocess import normalise, preprocess
-    from samderm.features.spec import sam2_layer
+    from samderm.features.spec import NECK, sam2_layer
 
     graph = cfg.get("config") or cfg["size"]
     model, digest = build_sam2_model(graph, resolution, cfg["checkpoint"], cfg["sha256"], name=name)
     layer = sam2_layer(cfg)
     channels = layer_channels(model, layer)
-    feature = ("image_encoder vision_features (B x 256 x s/16 x s/16)" if layer == "neck" else
+    feature = ("image_encoder vision_features (B x 256 x s/16 x s/16)" if layer == NECK else
                f"image_encoder trunk stage {layer} (B x {channels} x s/{2 ** (layer + 1)} x s/{2 ** (layer + 1)})")
     return FrozenEncoder(
         "sam2", PooledEncoder(model, pooling, layer), feature_dim(pooling, channels),

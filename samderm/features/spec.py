@@ -22,7 +22,9 @@ FAMILY_KEYS = {
     "open_clip": COMMON_KEYS | {"model", "feature"},
     "transformers": COMMON_KEYS | {"model", "config", "feature"},
 }
-SAM2_LAYERS = ("neck", 1, 2, 3, 4)
+NECK = "neck"  # SAM2's default feature: vision_features, the neck's top level
+TRUNK_STAGES = (1, 2, 3, 4)  # Hiera's stages: strides 4, 8, 16, 32; channels C, 2C, 4C, 8C
+SAM2_LAYERS = (NECK, *TRUNK_STAGES)
 OPEN_CLIP_FEATURES = ("embedding", "pre_projection")
 TRANSFORMERS_FEATURES = ("pooler", "embedding")
 NEW_FORM = (
@@ -51,8 +53,8 @@ def resolve_encoder(name: str, cfg: Mapping[str, Any]) -> dict:
 
 def sam2_layer(cfg: Mapping[str, Any]):
     """The SAM2 feature an entry reads: ``neck`` (default) or a Hiera trunk stage 1-4."""
-    layer = cfg.get("layer") or "neck"
-    return layer if layer == "neck" else int(layer)
+    layer = cfg.get("layer") or NECK
+    return layer if layer == NECK else int(layer)
 
 
 def extraction_entry(cfg: Mapping[str, Any]) -> dict:

@@ -30,14 +30,16 @@ from transformers.utils import is_torchvision_available
 
 from samderm.features.checkpoint import CheckpointError, hub_cache, load_failure, verify_sha256
 from samderm.features.encoder import POOLINGS, RANDOM_WEIGHTS_SEED, feature_dim, pool
+from samderm.features.spec import TRANSFORMERS_FEATURES
 
 log = logging.getLogger(__name__)
 
-FEATURES = {
-    "pooler": "vision tower pooler_output (CLIP: class token after post_layernorm; SigLIP: attention-pooling head)",
-    "embedding": "get_image_features, the projected image embedding (CLIP: visual_projection of the pooler_output; "
-                 "SigLIP: the pooler_output itself)",
-}
+# the names spec checks in the config (TRANSFORMERS_FEATURES), each with what settings.json says of it
+FEATURES = dict(zip(TRANSFORMERS_FEATURES, (
+    "vision tower pooler_output (CLIP: class token after post_layernorm; SigLIP: attention-pooling head)",
+    "get_image_features, the projected image embedding (CLIP: visual_projection of the pooler_output; "
+    "SigLIP: the pooler_output itself)",
+)))
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 

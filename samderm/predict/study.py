@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from samderm.features.encoder import RANDOM_WEIGHTS_SEED
-from samderm.features.spec import crop_segmenter, encoder_terms, resolve_encoder
+from samderm.features.spec import crop_segmenter, encoder_terms, random_weights, resolve_encoder
 from samderm.features.store import load_features, read_store
 from samderm.io import read_json, read_tsv
 from samderm.matrix import TRAINED_TYPES, Run, expand_matrix, ood_runs
@@ -142,9 +142,10 @@ def bundle_study(config: Mapping[str, Any], out_dir: str | Path, results: str | 
         lesion_run = next(r for r in used if r.crop == "lesion")
         masks = read_store(results / "features" / lesion_run.feature_set / "lesion" / "images")[2].get("masks") or {}
         name = crop_segmenter(config)
-        segmenter = name and {"encoder": name, "encoder_config": resolve_encoder(name, config["encoders"][name]),
+        seg_cfg = name and resolve_encoder(name, config["encoders"][name])
+        segmenter = name and {"encoder": name, "encoder_config": seg_cfg,
                               "checkpoint_sha256": masks.get("checkpoint_sha256"),
-                              "random_weights": resolve_encoder(name, config["encoders"][name])["checkpoint"] is None,
+                              "random_weights": random_weights(seg_cfg),
                               "random_seed": RANDOM_WEIGHTS_SEED, "mask_source": config["features"]["crop"]["mask_source"]}
     features_cfg = {k: config["features"][k] for k in ("batch_size", "dtype", "shard_size")}
     features_cfg["crop"] = {k: v for k, v in config["features"]["crop"].items() if k != "overlays"}
