@@ -1,0 +1,179 @@
+"""Any folder of images plus a CSV of labels, named in the config (DDI is the worked example).
+
+The CSV's columns are named by ``columns``: ``image`` (an image id or a path relative to the
+image folder) and ``label`` are required; ``lesion_id``, ``patient_id`` and ``split`` are optional.
+Every other CSV column is kept as ``meta_<column>``. Example, the DDI release
+(``ddi_metadata.csv``: ``DDI_ID, DDI_file, skin_tone, malignant, disease``; images ``000001.png``…)::
+
+    read_labelled_folder("ddi", "DDI/images", "DDI/ddi_metadata.csv",
+                         {"image": "DDI_file", "label": "disease"})
+
+Every listed image and every image file appears exactly once: a row whose file is missing keeps
+``path`` ""; a file no row lists is returned with ``original_label`` "".
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+
+from samderm.data.folders import scan_images
+from samderm.data.sources import SOURCE_COLUMNS
+
+REQUIRED_KEYS = ("image", "label")
+OPTIONAL_KEYS = ("lesion_id", "patient_id", "split")
+SPLITS = ("train", "val", "test")
+
+
+def meta_name(column: str, position: int) -> str:
+    """``meta_<column>``; a nameless column (a saved pandas index) is ``meta_unnamed_<position>``."""
+    return f"meta_{column}" if column else f"meta_unnamed_{position}"
+
+
+def read_strict_csv(path: str | Path, required: tuple[str, ...] | list[str],
+                    what: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """(header, [(row number, {column: stripped value})]); the header is row 1 and a row's number
+    is its line in the file. Refuses: no file, a column twice, a required column missing, a row with
+    more or fewer fields than the header. ``what`` names the layout in the not-found message."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found (expected in the {what} layout)")
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader, [])]
+        twice = sorted(c for c, n in Counter(header).items() if n > 1)
+        if twice:
+            raise ValueError(f"{path}: column(s) {twice} appear more than once in the header")
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {missing}; header is {header}")
+        rows: list[tuple[int, dict[str, str]]] = []
+        for fields in reader:
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # a blank line
+            if len(fields) != len(header):
+                raise ValueError(f"{path} row {reader.line_num}: {len(fields)} field(s), the header has {len(header)}")
+            rows.append((reader.line_num, {c: v.strip() for c, v in zip(header, fields)}))
+    return header, rows
+
+
+def _image_index(images_dir: Path) -> tuple[list[Path], dict[str, list[Path]], dict[str, list[Path]]]:
+    """(image files, exact key -> files, suffix-less key -> files): exact keys are the relative
+    path and the file name; suffix-less keys are the relative path and the name without suffix."""
+    files, _ = scan_images(images_dir)
+    exact: dict[str, list[Path]] = {}
+    loose: dict[str, list[Path]] = {}
+    for p in files:
+        rel = p.relative_to(images_dir)
+        for key in {rel.as_posix(), p.name}:
+            exact.setdefault(key, []).append(p)
+        for key in {rel.with_suffix("").as_posix(), p.stem}:
+            loose.setdefault(key, []).append(p)
+    return files, exact, loose
+
+
+def resolve_image(image: str, exact: dict[str, list[Path]], loose: dict[str, list[Path]],
+                  where: str) -> Path | None:
+    """The one file an image id names, by relative path or file name first, then by either without
+    its suffix (any image extension); None when no file matches. Two matching files raise."""
+    key = image.replace("\\", "/")
+    for table in (exact, loose):
+        found = table.get(key, [])
+        if len(found) > 1:
+            names = ", ".join(str(p) for p in sorted(found))
+            raise ValueError(f"{where}: image {image!r} is ambiguous: it matches {len(found)} files ({names})")
+        if found:
+            return found[0]
+    return None
+
+
+def assemble(listed: list[dict[str, str]], unlisted: list[dict[str, str]], meta_columns: list[str]) -> pd.DataFrame:
+    """One table: ``SOURCE_COLUMNS`` then ``meta_columns``, every value a string."""
+    columns = SOURCE_COLUMNS + meta_columns
+    table = pd.DataFrame([{c: r.get(c, "") for c in columns} for r in listed + unlisted], columns=columns, dtype=str)
+    twice = table["image_id"][table["image_id"].duplicated()].tolist()
+    if twice:  # a guard: the readers build ids that cannot repeat
+        raise ValueError(f"image id(s) {sorted(set(twice))} would appear twice in the table")
+    return table.reset_index(drop=True)
+
+
+def read_labelled_folder(name: str, images_dir: str | Path, labels_csv: str | Path,
+                         columns: Mapping[str, str]) -> pd.DataFrame:
+    """The folder's images as ``SOURCE_COLUMNS`` then ``meta_<column>`` for every other CSV column.
+
+    ``dataset`` is ``name``; ``image_id`` is the CSV's image value as written (a file no row lists:
+    its path relative to ``images_dir``); ``lesion_id``/``patient_id`` are ``{name}_{value}`` so that
+    they cannot collide with other datasets' groups (no lesion: ``solo_{name}_{image_id}``; no
+    patient: ""); ``official_split`` is the ``split`` column (train, val, test or "").
+    ``lesion_class``/``mapping`` are left "" for ``taxonomy.apply_mapping``.
+    """
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        raise ValueError(f"labelled folder: name must be a non-empty string without surrounding spaces, got {name!r}")
+    unknown = [k for k in columns if k not in REQUIRED_KEYS + OPTIONAL_KEYS]
+    if unknown:
+        raise ValueError(f"labelled folder {name!r}: unknown key(s) {unknown} in columns; "
+                         f"known keys are {list(REQUIRED_KEYS + OPTIONAL_KEYS)}")
+    absent = [k for k in REQUIRED_KEYS if not columns.get(k)]
+    if absent:
+        raise ValueError(f"labelled folder {name!r}: columns must name the CSV column for {absent}")
+    named = {k: v for k, v in columns.items() if v}
+    twice = sorted(v for v, n in Counter(named.values()).items() if n > 1)
+    if twice:
+        raise ValueError(f"labelled folder {name!r}: CSV column(s) {twice} named for more than one key in columns {dict(named)}")
+
+    images_dir, labels_csv = Path(images_dir), Path(labels_csv)
+    header, rows = read_strict_csv(labels_csv, list(named.values()), what=f"labelled folder {name!r}")
+    meta = [(c, meta_name(c, i)) for i, c in enumerate(header) if c not in named.values()]
+    files, exact, loose = _image_index(images_dir)
+
+    listed: list[dict[str, str]] = []
+    row_of_image: dict[str, int] = {}
+    row_of_file: dict[Path, tuple[int, str]] = {}
+    for row_number, record in rows:
+        where = f"{labels_csv} row {row_number}"
+        image = record[named["image"]]
+        if not image:
+            raise ValueError(f"{where}: empty image id in column {named['image']!r}")
+        if image in row_of_image:
+            raise ValueError(f"{labels_csv}: image {image!r} is listed twice (rows {row_of_image[image]} and {row_number})")
+        row_of_image[image] = row_number
+        label = record[named["label"]]
+        if not label:
+            raise ValueError(f"{where}: image {image!r} has an empty label in column {named['label']!r}")
+        split = record[named["split"]] if "split" in named else ""
+        if split not in SPLITS + ("",):
+            raise ValueError(f"{where}: split {split!r} in column {named['split']!r} is not one of {list(SPLITS)} or empty")
+        path = resolve_image(image, exact, loose, where)
+        if path is not None:
+            if path in row_of_file:
+                other_row, other = row_of_file[path]
+                raise ValueError(f"{labels_csv}: rows {other_row} ({other!r}) and {row_number} ({image!r}) name the same file {path}")
+            row_of_file[path] = (row_number, image)
+        lesion = record[named["lesion_id"]] if "lesion_id" in named else ""
+        patient = record[named["patient_id"]] if "patient_id" in named else ""
+        listed.append({
+            "image_id": image,
+            "path": str(path) if path is not None else "",
+            "dataset": name,
+            "original_label": label,
+            "lesion_id": f"{name}_{lesion}" if lesion else f"solo_{name}_{image}",
+            "patient_id": f"{name}_{patient}" if patient else "",
+            "official_split": split,
+            **{m: record[c] for c, m in meta},
+        })
+
+    unlisted = []
+    for path in files:
+        if path in row_of_file:
+            continue
+        image = path.relative_to(images_dir).as_posix()
+        if image in row_of_image:  # a listed id that named another file
+            raise ValueError(f"{labels_csv} row {row_of_image[image]}: image {image!r} also names the unlisted file {path}")
+        unlisted.append({"image_id": image, "path": str(path), "dataset": name,
+                         "lesion_id": f"solo_{name}_{image}"})
+    return assemble(listed, unlisted, [m for _, m in meta])
+
