@@ -1,14 +1,14 @@
-"""The ISIC 2019 training files as distributed: ground-truth CSV, metadata CSV, image folder."""
+"""The ISIC 2019 training files as distributed: ground-truth CSV, metadata CSV, image folder.
+Both CSVs go through the adapters' strict reader (``samderm.data.sources.tables.read_csv``)."""
 
 from __future__ import annotations
 
-import csv
-from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
 from samderm.data.labels import ISIC_CLASSES, UNK
+from samderm.data.sources.tables import one_hot, read_csv
 
 GROUND_TRUTH = "ISIC_2019_Training_GroundTruth.csv"
 METADATA = "ISIC_2019_Training_Metadata.csv"
@@ -23,31 +23,15 @@ def layout(root: str | Path) -> dict[str, Path]:
     return {"ground_truth": root / GROUND_TRUTH, "metadata": root / METADATA, "images": root / IMAGE_FOLDER}
 
 
-ONE, ZERO = {"1", "1.0", "1.00"}, {"0", "0.0", "0.00"}
-
-
 def _read_csv(path: Path, required: tuple[str, ...], exact: bool) -> pd.DataFrame:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found (expected in the ISIC 2019 layout)")
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        header = next(csv.reader(fh), [])
-    header = [h.strip() for h in header]
-    twice = sorted(c for c, n in Counter(header).items() if n > 1)
-    if twice:
-        raise ValueError(f"{path}: column(s) {twice} appear more than once in the header")
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; header is {header}")
+    """The shared strict reader (``samderm.data.sources.tables.read_csv``): image ids non-empty,
+    not necessarily unique (a repeated id is reported as a problem, not refused); with ``exact``,
+    a column beyond ``required`` is refused."""
+    table = read_csv(path, required, "ISIC 2019", id_column="image", unique=False)
     if exact:
-        unknown = [c for c in header if c not in required]
+        unknown = [c for c in table.columns if c not in required]
         if unknown:
             raise ValueError(f"{path}: unknown class column(s) {unknown}; expected exactly {list(required)}")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    table.columns = header
-    table["image"] = table["image"].str.strip()
-    empty = table.index[table["image"] == ""].tolist()
-    if empty:
-        raise ValueError(f"{path}: row(s) {[i + 2 for i in empty]} have an empty image id")
     return table
 
 
@@ -59,20 +43,14 @@ def read_ground_truth(path: str | Path) -> tuple[dict[str, str], dict[str, str]]
     labels: dict[str, str] = {}
     problems: dict[str, str] = {}
     seen_rows: dict[str, list[int]] = {}
-    for row_number, row in enumerate(table.itertuples(index=False), start=2):
-        record = dict(zip(table.columns, row))
+    for row_number, record in zip(table.index, table.to_dict("records")):
         image = record["image"]
         seen_rows.setdefault(image, []).append(row_number)
-        values = {c: record[c].strip() for c in GROUND_TRUTH_COLUMNS[1:]}
-        odd = {c: v for c, v in values.items() if v not in ONE | ZERO}
-        hot = [c for c, v in values.items() if v in ONE]
-        if odd:
-            problems[image] = f"{path.name} row {row_number}: not a 0/1 value in {odd}"
-        elif len(hot) != 1:
-            what = "no class" if not hot else f"{len(hot)} classes {hot}"
-            problems[image] = f"{path.name} row {row_number}: {what} (one-hot label expected)"
+        label, why = one_hot({c: record[c] for c in GROUND_TRUTH_COLUMNS[1:]})
+        if label is None:
+            problems[image] = f"{path.name} row {row_number}: {why}"
         else:
-            labels[image] = hot[0]
+            labels[image] = label
     for image, rows in seen_rows.items():
         if len(rows) > 1:
             problems[image] = f"{path.name}: image id listed {len(rows)} times (rows {rows})"
@@ -90,7 +68,7 @@ def read_metadata(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
         for image, n in counts.items() if n > 1
     }
     lesion_ids = {
-        image: lesion_id.strip()
+        image: lesion_id
         for image, lesion_id in zip(table["image"], table["lesion_id"])
         if image not in problems
     }

@@ -20,9 +20,11 @@ Unlisted files and unshipped images: every id listed in a CSV and every ``.jpg``
 appears exactly once. A listed image whose file is missing keeps ``path`` ""; a file no CSV lists is
 returned with ``original_label`` "" (and ``lesion_id`` ``solo_{image_id}``, the folder's split) rather
 than refused, so one stray file does not block a dataset and is not silently lost: the manifest
-counts and reports both. Malformed input is refused with the file and row named: a missing file or
-column, an id listed twice (in one file, across files, or as two image files), a one-hot row without
-exactly one 1, an unknown ``dx``.
+counts and reports both. Malformed input is refused with the file and row named (by the strict
+reader of ``samderm.data.sources.tables``, which takes every CSV comma or tab separated): a missing
+file or column, a column twice, a row with the wrong number of fields, an empty id, an id listed
+twice (in one file, across files, or as two image files), a one-hot row without exactly one 1, an
+unknown ``dx``.
 
 ``original_label`` is HAM's ``dx`` vocabulary for all three splits (one-hot ``AKIEC`` -> ``akiec``);
 ``lesion_class`` and ``mapping`` stay "" for the taxonomy step.
@@ -30,15 +32,13 @@ exactly one 1, an unknown ``dx``.
 
 from __future__ import annotations
 
-import csv
-from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
 
-from samderm.data.isic import ONE, ZERO
-from samderm.data.sources import SOURCE_COLUMNS
+from samderm.data.sources.tables import (WEIGHT_COLUMNS, assemble, csv_header, image_files, meta_name, read_csv,
+                                         read_one_hot)
 
 NAME = "ham10000"
 METADATA = "HAM10000_metadata.csv"
@@ -53,8 +53,6 @@ TEST_IMAGES_DATAVERSE = "ISIC2018_Task3_Test_Images"
 DX = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
 METADATA_COLUMNS = ("lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization")
 ONE_HOT_CLASSES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
-# optional columns of the challenges' ground-truth files (read by isic-challenge-scoring); kept as meta_
-WEIGHT_COLUMNS = ("score_weight", "validation_weight")
 
 
 def layout(root: str | Path) -> dict[str, Path]:
@@ -71,104 +69,23 @@ def layout(root: str | Path) -> dict[str, Path]:
     }
 
 
-# --- strict CSV reading, shared with isic2019_test --------------------------------------------------
-
-
-def read_table(path: Path, required: Iterable[str], id_column: str, what: str) -> pd.DataFrame:
-    """The CSV as strings ("" for missing), header checked, ids stripped, non-empty and unique.
-    ``what`` names the layout in the not-found message. Comma or tab separated (Dataverse)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found (expected in the {what} layout)")
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        first = fh.readline()
-    sep = "\t" if "\t" in first and "," not in first else ","
-    header = [h.strip() for h in next(csv.reader([first], delimiter=sep), [])]
-    twice = sorted(c for c, n in Counter(header).items() if n > 1)
-    if twice:
-        raise ValueError(f"{path}: column(s) {twice} appear more than once in the header")
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; header is {header}")
-    table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    table.columns = header
-    table = table.apply(lambda col: col.str.strip())
-    empty = table.index[table[id_column] == ""].tolist()
-    if empty:
-        raise ValueError(f"{path}: row(s) {[i + 2 for i in empty]} have an empty {id_column}")
-    rows: dict[str, list[int]] = {}
-    for i, image in enumerate(table[id_column]):
-        rows.setdefault(image, []).append(i + 2)
-    twice = {image: r for image, r in rows.items() if len(r) > 1}
-    if twice:
-        image, r = next(iter(twice.items()))
-        raise ValueError(f"{path}: image id {image} listed {len(r)} times (rows {r})"
-                         + (f"; {len(twice) - 1} more id(s) listed twice" if len(twice) > 1 else ""))
-    return table
-
-
-def one_hot_labels(path: Path, table: pd.DataFrame, classes: tuple[str, ...]) -> list[str]:
-    """Per row, the class column holding the 1; refuses a value other than 0/1 or not exactly one 1."""
-    labels = []
-    for i, row in enumerate(table[list(classes)].itertuples(index=False)):
-        values = dict(zip(classes, row))
-        odd = {c: v for c, v in values.items() if v not in ONE | ZERO}
-        if odd:
-            raise ValueError(f"{path} row {i + 2}: not a 0/1 value in {odd}")
-        hot = [c for c, v in values.items() if v in ONE]
-        if len(hot) != 1:
-            what = "no class" if not hot else f"{len(hot)} classes {hot}"
-            raise ValueError(f"{path} row {i + 2}: {what} (one-hot label expected)")
-        labels.append(hot[0])
-    return labels
-
-
-def image_files(folder: Path) -> dict[str, Path]:
-    """image id -> ``.jpg`` file directly in ``folder`` ({} when it does not exist); the challenge
-    zips also hold ATTRIBUTION.txt and LICENSE.txt, which are not images."""
-    if not folder.is_dir():
-        return {}
-    return {p.stem: p for p in sorted(folder.iterdir())
-            if p.is_file() and p.suffix.lower() == ".jpg" and not p.name.startswith(".")}
-
-
-def assemble(entries: list[dict], dataset: str) -> pd.DataFrame:
-    """``entries``: per image, the SOURCE_COLUMNS it knows plus ``meta`` (column -> value) and
-    ``where`` (file and row, for the duplicate message). One row per image, SOURCE_COLUMNS first."""
-    seen: dict[str, str] = {}
-    meta_columns: list[str] = []
-    for entry in entries:
-        if entry["image_id"] in seen:
-            raise ValueError(f"image id {entry['image_id']} appears twice: {seen[entry['image_id']]} "
-                             f"and {entry['where']}")
-        seen[entry["image_id"]] = entry["where"]
-        meta_columns += [c for c in entry["meta"] if c not in meta_columns]
-    rows = []
-    for entry in entries:
-        row = {c: "" for c in SOURCE_COLUMNS}
-        row.update({k: v for k, v in entry.items() if k in SOURCE_COLUMNS})
-        row["dataset"] = dataset
-        row["lesion_id"] = row["lesion_id"] or f"solo_{row['image_id']}"
-        row.update({f"meta_{c}": entry["meta"].get(c, "") for c in meta_columns})
-        rows.append(row)
-    columns = list(SOURCE_COLUMNS) + [f"meta_{c}" for c in meta_columns]
-    return pd.DataFrame(rows, columns=columns, dtype=object).fillna("")
-
-
 def labelled_entries(path: Path, table: pd.DataFrame, id_column: str, labels: list[str],
                      lesion_ids: list[str], meta_columns: list[str], files: dict[str, Path],
                      split: str) -> list[dict]:
-    """One entry per CSV row, then one per file of ``files`` no row lists (``original_label`` "")."""
+    """One entry per CSV row, then one per file of ``files`` no row lists (``original_label`` "").
+    ``meta_columns``: the columns of ``table`` kept as ``meta_`` columns."""
+    meta = [(c, meta_name(c, table.columns.get_loc(c))) for c in meta_columns]
     entries = []
-    for i, (image, label, lesion) in enumerate(zip(table[id_column], labels, lesion_ids)):
+    for row, image, label, lesion in zip(table.index, table[id_column], labels, lesion_ids):
         file = files.get(image)
         entries.append({"image_id": image, "path": str(file) if file else "", "original_label": label,
-                        "lesion_id": lesion, "official_split": split, "where": f"{path} row {i + 2}",
-                        "meta": {c: table.at[i, c] for c in meta_columns}})
+                        "lesion_id": lesion, "official_split": split, "where": f"{path} row {row}",
+                        **{m: table.at[row, c] for c, m in meta}})
     listed = set(table[id_column])
     for image, file in files.items():
         if image not in listed:
-            entries.append({"image_id": image, "path": str(file), "original_label": "", "lesion_id": "",
-                            "official_split": split, "where": f"file {file}", "meta": {}})
+            entries.append({"image_id": image, "path": str(file), "official_split": split,
+                            "where": f"file {file}"})
     return entries
 
 
@@ -177,9 +94,9 @@ def labelled_entries(path: Path, table: pd.DataFrame, id_column: str, labels: li
 
 def _ham_format(path: Path, table: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(dx labels, lesion ids) of a table in the HAM10000_metadata format; refuses an unknown dx."""
-    for i, dx in enumerate(table["dx"]):
+    for row, dx in table["dx"].items():
         if dx not in DX:
-            raise ValueError(f"{path} row {i + 2}: unknown dx {dx!r}; HAM10000 classes are {list(DX)}")
+            raise ValueError(f"{path} row {row}: unknown dx {dx!r}; HAM10000 classes are {list(DX)}")
     return table["dx"].tolist(), table["lesion_id"].tolist()
 
 
@@ -206,19 +123,14 @@ def _challenge_split(root: Path, gt_name: str, folders: tuple[str, ...], split: 
     if not gt.is_file():
         raise FileNotFoundError(f"{gt}: file not found, but the {split} images {present[0]} are there "
                                 f"(expected in the {what} layout)")
-    with open(gt, newline="", encoding="utf-8-sig") as fh:
-        header = [h.strip() for h in fh.readline().replace("\t", ",").split(",")]
+    header = csv_header(gt)
     if "image_id" in header and "image" not in header:
-        table = read_table(gt, METADATA_COLUMNS, "image_id", what)
+        table = read_csv(gt, METADATA_COLUMNS, what, id_column="image_id")
         labels, lesions = _ham_format(gt, table)
         meta = [c for c in table.columns if c != "image_id"]
         return labelled_entries(gt, table, "image_id", labels, lesions, meta, files, split)
-    table = read_table(gt, ("image", *ONE_HOT_CLASSES), "image", what)
-    unknown = [c for c in table.columns if c not in ("image", *ONE_HOT_CLASSES, *WEIGHT_COLUMNS)]
-    if unknown:
-        raise ValueError(f"{gt}: unknown column(s) {unknown}; expected image, {list(ONE_HOT_CLASSES)} "
-                         f"and optionally {list(WEIGHT_COLUMNS)}")
-    labels = [c.lower() for c in one_hot_labels(gt, table, ONE_HOT_CLASSES)]
+    table, labels = read_one_hot(gt, ONE_HOT_CLASSES, what)
+    labels = [c.lower() for c in labels]
     meta = [c for c in table.columns if c in WEIGHT_COLUMNS]
     return labelled_entries(gt, table, "image", labels, [""] * len(table), meta, files, split)
 
@@ -230,7 +142,7 @@ def read_ham10000(root: str | Path) -> pd.DataFrame:
     metadata = root / METADATA
     if not metadata.is_file() and (root / METADATA_DATAVERSE).is_file():
         metadata = root / METADATA_DATAVERSE
-    table = read_table(metadata, METADATA_COLUMNS, "image_id", "HAM10000")
+    table = read_csv(metadata, METADATA_COLUMNS, "HAM10000", id_column="image_id")
     labels, lesions = _ham_format(metadata, table)
     meta = [c for c in table.columns if c != "image_id"]
     entries = labelled_entries(metadata, table, "image_id", labels, lesions, meta,

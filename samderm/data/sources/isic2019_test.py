@@ -13,8 +13,10 @@ Every image is ``official_split`` "test"; ``original_label`` is the ground-truth
 Counts reconcile as in ``ham10000``: every id of either CSV and every ``.jpg`` appears once; a
 listed image whose file is missing keeps ``path`` "", and an id with no ground-truth row (a file,
 or a metadata row) is returned with ``original_label`` "" rather than refused, for the manifest to
-count and report. Refused, naming file and row: a missing file or column, an unknown column in
-the ground truth, an id listed twice, a one-hot row without exactly one 1.
+count and report. Refused, naming file and row (the strict reader of
+``samderm.data.sources.tables``; comma or tab separated): a missing file or column, a column twice,
+a row with the wrong number of fields, an unknown column in the ground truth, an empty id, an id
+listed twice, a one-hot row without exactly one 1.
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from samderm.data.labels import ISIC_CLASSES, UNK
-from samderm.data.sources import SOURCE_COLUMNS
-from samderm.data.sources.ham10000 import WEIGHT_COLUMNS, assemble, image_files, one_hot_labels, read_table
+from samderm.data.sources.tables import WEIGHT_COLUMNS, assemble, image_files, meta_name, read_csv, read_one_hot
 
 NAME = "isic2019_test"
 GROUND_TRUTH = "ISIC_2019_Test_GroundTruth.csv"
@@ -46,39 +47,35 @@ def read_isic2019_test(root: str | Path) -> pd.DataFrame:
     """One row per image of the ISIC 2019 test set: ``SOURCE_COLUMNS`` then ``meta_<column>`` for
     every metadata column and the ground truth's weight columns."""
     files = layout(root)
-    gt = read_table(files["ground_truth"], ("image", *CLASSES), "image", WHAT)
-    unknown = [c for c in gt.columns if c not in ("image", *CLASSES, *WEIGHT_COLUMNS)]
-    if unknown:
-        raise ValueError(f"{files['ground_truth']}: unknown column(s) {unknown}; expected image, "
-                         f"{list(CLASSES)} and optionally {list(WEIGHT_COLUMNS)}")
-    labels = one_hot_labels(files["ground_truth"], gt, CLASSES)
-    meta = read_table(files["metadata"], METADATA_COLUMNS, "image", WHAT)
-    meta_columns = [c for c in meta.columns if c != "image"] + [c for c in gt.columns if c in WEIGHT_COLUMNS]
-    meta_rows = {image: i for i, image in enumerate(meta["image"])}
+    gt, labels = read_one_hot(files["ground_truth"], CLASSES, WHAT)
+    meta = read_csv(files["metadata"], METADATA_COLUMNS, WHAT, id_column="image")
+    meta_of = [(c, meta_name(c, i)) for i, c in enumerate(meta.columns) if c != "image"]
+    weights = [(c, meta_name(c, i)) for i, c in enumerate(gt.columns) if c in WEIGHT_COLUMNS]
+    meta_rows = dict(zip(meta["image"], meta.index))
     images = image_files(files["images"])
 
     entries = []
-    for i, (image, label) in enumerate(zip(gt["image"], labels)):
-        values = dict.fromkeys(meta_columns, "") | {c: gt.at[i, c] for c in gt.columns if c in WEIGHT_COLUMNS}
+    for row, image, label in zip(gt.index, gt["image"], labels):
+        values = {m: gt.at[row, c] for c, m in weights}
         j = meta_rows.get(image)
         if j is not None:
-            values.update({c: meta.at[j, c] for c in meta.columns if c != "image"})
-        entries.append(_entry(image, images, label, values, f"{files['ground_truth']} row {i + 2}"))
+            values.update({m: meta.at[j, c] for c, m in meta_of})
+        entries.append(_entry(image, images, label, values, f"{files['ground_truth']} row {row}"))
     listed = set(gt["image"])
     for image, j in meta_rows.items():  # metadata rows without a ground-truth row: unlabelled
         if image not in listed:
-            values = dict.fromkeys(meta_columns, "") | {c: meta.at[j, c] for c in meta.columns if c != "image"}
-            entries.append(_entry(image, images, "", values, f"{files['metadata']} row {j + 2}"))
+            values = {m: meta.at[j, c] for c, m in meta_of}
+            entries.append(_entry(image, images, "", values, f"{files['metadata']} row {j}"))
     listed |= set(meta_rows)
     for image, file in images.items():  # files no CSV lists: unlabelled
         if image not in listed:
-            entries.append(_entry(image, images, "", dict.fromkeys(meta_columns, ""), f"file {file}"))
-    columns = list(SOURCE_COLUMNS) + [f"meta_{c}" for c in meta_columns]
-    return assemble(entries, NAME).reindex(columns=columns, fill_value="")
+            entries.append(_entry(image, images, "", {}, f"file {file}"))
+    return assemble(entries, NAME, [m for _, m in meta_of + weights])
 
 
 def _entry(image: str, images: dict[str, Path], label: str, values: dict[str, str], where: str) -> dict:
+    """``values``: the image's ``meta_`` columns; a metadata ``lesion_id`` (when a release carries
+    one) is also its ``lesion_id``."""
     file = images.get(image)
     return {"image_id": image, "path": str(file) if file else "", "original_label": label,
-            "lesion_id": values.get("lesion_id", ""), "official_split": "test", "where": where,
-            "meta": values}
+            "lesion_id": values.get("meta_lesion_id", ""), "official_split": "test", "where": where, **values}

@@ -8,13 +8,17 @@ Every other CSV column is kept as ``meta_<column>``. Example, the DDI release
     read_labelled_folder("ddi", "DDI/images", "DDI/ddi_metadata.csv",
                          {"image": "DDI_file", "label": "disease"})
 
+The CSV is read by ``samderm.data.sources.tables.read_csv`` (comma or tab separated): refused,
+naming file and row, are a column twice, a named column missing, a row with the wrong number of
+fields, an empty or repeated image id; then an empty label, a split other than train/val/test/"",
+and two rows naming one file.
+
 Every listed image and every image file appears exactly once: a row whose file is missing keeps
 ``path`` ""; a file no row lists is returned with ``original_label`` "".
 """
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 from typing import Mapping
@@ -22,43 +26,11 @@ from typing import Mapping
 import pandas as pd
 
 from samderm.data.folders import scan_images
-from samderm.data.sources import SOURCE_COLUMNS
+from samderm.data.sources.tables import assemble, meta_name, read_csv
 
 REQUIRED_KEYS = ("image", "label")
 OPTIONAL_KEYS = ("lesion_id", "patient_id", "split")
 SPLITS = ("train", "val", "test")
-
-
-def meta_name(column: str, position: int) -> str:
-    """``meta_<column>``; a nameless column (a saved pandas index) is ``meta_unnamed_<position>``."""
-    return f"meta_{column}" if column else f"meta_unnamed_{position}"
-
-
-def read_strict_csv(path: str | Path, required: tuple[str, ...] | list[str],
-                    what: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """(header, [(row number, {column: stripped value})]); the header is row 1 and a row's number
-    is its line in the file. Refuses: no file, a column twice, a required column missing, a row with
-    more or fewer fields than the header. ``what`` names the layout in the not-found message."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found (expected in the {what} layout)")
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip() for h in next(reader, [])]
-        twice = sorted(c for c, n in Counter(header).items() if n > 1)
-        if twice:
-            raise ValueError(f"{path}: column(s) {twice} appear more than once in the header")
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {missing}; header is {header}")
-        rows: list[tuple[int, dict[str, str]]] = []
-        for fields in reader:
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue  # a blank line
-            if len(fields) != len(header):
-                raise ValueError(f"{path} row {reader.line_num}: {len(fields)} field(s), the header has {len(header)}")
-            rows.append((reader.line_num, {c: v.strip() for c, v in zip(header, fields)}))
-    return header, rows
 
 
 def _image_index(images_dir: Path) -> tuple[list[Path], dict[str, list[Path]], dict[str, list[Path]]]:
@@ -91,16 +63,6 @@ def resolve_image(image: str, exact: dict[str, list[Path]], loose: dict[str, lis
     return None
 
 
-def assemble(listed: list[dict[str, str]], unlisted: list[dict[str, str]], meta_columns: list[str]) -> pd.DataFrame:
-    """One table: ``SOURCE_COLUMNS`` then ``meta_columns``, every value a string."""
-    columns = SOURCE_COLUMNS + meta_columns
-    table = pd.DataFrame([{c: r.get(c, "") for c in columns} for r in listed + unlisted], columns=columns, dtype=str)
-    twice = table["image_id"][table["image_id"].duplicated()].tolist()
-    if twice:  # a guard: the readers build ids that cannot repeat
-        raise ValueError(f"image id(s) {sorted(set(twice))} would appear twice in the table")
-    return table.reset_index(drop=True)
-
-
 def read_labelled_folder(name: str, images_dir: str | Path, labels_csv: str | Path,
                          columns: Mapping[str, str]) -> pd.DataFrame:
     """The folder's images as ``SOURCE_COLUMNS`` then ``meta_<column>`` for every other CSV column.
@@ -126,20 +88,16 @@ def read_labelled_folder(name: str, images_dir: str | Path, labels_csv: str | Pa
         raise ValueError(f"labelled folder {name!r}: CSV column(s) {twice} named for more than one key in columns {dict(named)}")
 
     images_dir, labels_csv = Path(images_dir), Path(labels_csv)
-    header, rows = read_strict_csv(labels_csv, list(named.values()), what=f"labelled folder {name!r}")
-    meta = [(c, meta_name(c, i)) for i, c in enumerate(header) if c not in named.values()]
+    table = read_csv(labels_csv, list(named.values()), f"labelled folder {name!r}", id_column=named["image"])
+    meta = [(c, meta_name(c, i)) for i, c in enumerate(table.columns) if c not in named.values()]
     files, exact, loose = _image_index(images_dir)
 
     listed: list[dict[str, str]] = []
     row_of_image: dict[str, int] = {}
     row_of_file: dict[Path, tuple[int, str]] = {}
-    for row_number, record in rows:
+    for row_number, record in zip(table.index, table.to_dict("records")):
         where = f"{labels_csv} row {row_number}"
         image = record[named["image"]]
-        if not image:
-            raise ValueError(f"{where}: empty image id in column {named['image']!r}")
-        if image in row_of_image:
-            raise ValueError(f"{labels_csv}: image {image!r} is listed twice (rows {row_of_image[image]} and {row_number})")
         row_of_image[image] = row_number
         label = record[named["label"]]
         if not label:
@@ -158,11 +116,11 @@ def read_labelled_folder(name: str, images_dir: str | Path, labels_csv: str | Pa
         listed.append({
             "image_id": image,
             "path": str(path) if path is not None else "",
-            "dataset": name,
             "original_label": label,
             "lesion_id": f"{name}_{lesion}" if lesion else f"solo_{name}_{image}",
             "patient_id": f"{name}_{patient}" if patient else "",
             "official_split": split,
+            "where": where,
             **{m: record[c] for c, m in meta},
         })
 
@@ -173,7 +131,7 @@ def read_labelled_folder(name: str, images_dir: str | Path, labels_csv: str | Pa
         image = path.relative_to(images_dir).as_posix()
         if image in row_of_image:  # a listed id that named another file
             raise ValueError(f"{labels_csv} row {row_of_image[image]}: image {image!r} also names the unlisted file {path}")
-        unlisted.append({"image_id": image, "path": str(path), "dataset": name,
-                         "lesion_id": f"solo_{name}_{image}"})
-    return assemble(listed, unlisted, [m for _, m in meta])
+        unlisted.append({"image_id": image, "path": str(path), "lesion_id": f"solo_{name}_{image}",
+                         "where": f"file {path}"})
+    return assemble(listed + unlisted, name, [m for _, m in meta])
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from samderm.data.folders import scan_images
-from samderm.data.sources.labelled_folder import assemble, meta_name, read_strict_csv
+from samderm.data.sources.tables import assemble, meta_name, read_csv
 
 DATASET = "pad_ufes20"
 METADATA = "metadata.csv"
@@ -61,30 +61,25 @@ def read_pad_ufes20(root: str | Path) -> pd.DataFrame:
     ``image_id`` = ``img_id``; ``original_label`` = ``diagnostic``; ``lesion_id`` =
     ``pad_{lesion_id}`` (``solo_{image_id}`` when empty, and for a file no row lists);
     ``patient_id`` as written; ``official_split`` "" (the authors published none).
-    Refuses, naming file and row: a missing column, an empty or repeated ``img_id``, a
-    ``diagnostic`` outside ACK, BCC, MEL, NEV, SCC, SEK.
+    Refuses, naming file and row: a missing column, a column twice, a row with the wrong number
+    of fields, an empty or repeated ``img_id``, a ``diagnostic`` outside ACK, BCC, MEL, NEV, SCC,
+    SEK (the CSV rules are ``samderm.data.sources.tables.read_csv``'s).
     """
     root = Path(root)
     files = layout(root)
     csv_path = files["metadata"]
-    header, rows = read_strict_csv(csv_path, METADATA_COLUMNS, what="PAD-UFES-20")
+    table = read_csv(csv_path, METADATA_COLUMNS, "PAD-UFES-20", id_column="img_id")
     by_name = _image_files(root, files["image_dirs"])
     by_stem: dict[str, list[Path]] = {}
     for path in by_name.values():
         by_stem.setdefault(path.stem, []).append(path)
-    meta = [(c, meta_name(c, i)) for i, c in enumerate(header) if c not in _USED]
+    meta = [(c, meta_name(c, i)) for i, c in enumerate(table.columns) if c not in _USED]
 
     listed: list[dict[str, str]] = []
-    row_of_image: dict[str, int] = {}
     claimed: set[Path] = set()
-    for row_number, record in rows:
+    for row_number, record in zip(table.index, table.to_dict("records")):
         where = f"{csv_path} row {row_number}"
         image = record["img_id"]
-        if not image:
-            raise ValueError(f"{where}: empty img_id")
-        if image in row_of_image:
-            raise ValueError(f"{csv_path}: img_id {image!r} is listed twice (rows {row_of_image[image]} and {row_number})")
-        row_of_image[image] = row_number
         diagnostic = record["diagnostic"]
         if diagnostic not in DIAGNOSTICS:
             raise ValueError(f"{where}: img_id {image!r} has diagnostic {diagnostic!r}, not one of {list(DIAGNOSTICS)}")
@@ -99,13 +94,13 @@ def read_pad_ufes20(root: str | Path) -> pd.DataFrame:
         listed.append({
             "image_id": image,
             "path": str(path) if path is not None else "",
-            "dataset": DATASET,
             "original_label": diagnostic,
-            "lesion_id": f"pad_{lesion}" if lesion else f"solo_{image}",
+            "lesion_id": f"pad_{lesion}" if lesion else "",  # "" -> solo_{image_id}
             "patient_id": record["patient_id"],
+            "where": where,
             **{m: record[c] for c, m in meta},
         })
 
-    unlisted = [{"image_id": path.name, "path": str(path), "dataset": DATASET, "lesion_id": f"solo_{path.name}"}
+    unlisted = [{"image_id": path.name, "path": str(path), "where": f"file {path}"}
                 for path in sorted(by_name.values()) if path not in claimed]
-    return assemble(listed, unlisted, [m for _, m in meta])
+    return assemble(listed + unlisted, DATASET, [m for _, m in meta])

@@ -103,7 +103,7 @@ def test_an_exact_file_name_is_not_ambiguous(tmp_path):
 @pytest.mark.parametrize("lines, cols, message", [
     (["DDI_ID,DDI_file,skin_tone,malignant"], DDI_COLUMNS, r"ddi_metadata\.csv: missing column\(s\) \['disease'\]"),
     ([DDI_HEADER, "1,000001.png,56,True,melanoma", "2,000001.png,12,False,nevus"], DDI_COLUMNS,
-     r"ddi_metadata\.csv: image '000001\.png' is listed twice \(rows 2 and 3\)"),
+     r"ddi_metadata\.csv: image id 000001\.png listed 2 times \(rows \[2, 3\]\)"),
     ([DDI_HEADER, "1,000001.png,56,True,melanoma", "2,000002.png,12,False,"], DDI_COLUMNS,
      r"ddi_metadata\.csv row 3: image '000002\.png' has an empty label"),
     ([DDI_HEADER, "1,,56,True,melanoma"], DDI_COLUMNS, r"ddi_metadata\.csv row 2: empty image id"),

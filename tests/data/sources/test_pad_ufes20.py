@@ -113,7 +113,7 @@ def test_img_id_twice_names_file_and_both_rows(tmp_path):
     png(tmp_path / "images" / "a.png")
     write_csv(tmp_path, [row("PAT_1", "1", "MEL", "a.png"), row("PAT_2", "2", "NEV", "b.png"),
                          row("PAT_1", "1", "MEL", "a.png")])
-    with pytest.raises(ValueError, match=r"metadata\.csv: img_id 'a\.png' is listed twice \(rows 2 and 4\)"):
+    with pytest.raises(ValueError, match=r"metadata\.csv: image id a\.png listed 2 times \(rows \[2, 4\]\)"):
         pad.read_pad_ufes20(tmp_path)
 
 
