@@ -29,6 +29,19 @@ TUNING_FOLDER = "tuning_folder"  # val = all of data.ood_tune_dir, test = all of
 # OOD difficulty levels (the `ood_level` column): near = close to the in-distribution images (data.ood_levels.near)
 FAR, NEAR = "far", "near"
 OOD_LEVELS = (FAR, NEAR)
+# external test sources (data.sources, source ``external`` in the manifest): split ``external:{name}``, never
+# trained or tuned on; a source named in ood.shift is also OOD level ``shift`` (a change of camera or population,
+# not of class), its unmapped classes under ``unmapped: near_ood`` are level ``near``
+EXTERNAL_PREFIX = "external:"
+SHIFT = "shift"
+
+
+def external_split(name: str) -> str:
+    return f"{EXTERNAL_PREFIX}{name}"
+
+
+def is_external_split(split: pd.Series) -> pd.Series:
+    return split.astype(str).str.startswith(EXTERNAL_PREFIX)
 
 
 def _validate(cfg: Mapping[str, Any]) -> tuple[dict[str, float], int, float, int]:
