@@ -16,6 +16,7 @@ os.environ.update(
 )
 
 from samderm.config import ConfigError, check_config, load_yaml_strict, public_datasets
+from samderm.data.sources.read import source_files
 from samderm.features.spec import crop_segmenter, encoder_terms, extraction_entry
 from samderm.matrix import (
     PROBE_TYPES,
@@ -122,6 +123,8 @@ def run_params(wildcards):
         "training": config["training"],
         "isic_submission": config["isic_submission"],
         "run": run.as_dict(),
+        # evaluation.external: the heads also predict these sources (only then: other studies' runs keep their params)
+        **({"external": EXTERNAL} if EXTERNAL else {}),
         # the tuned linear probe chooses its C by it (only probes get it: MLP jobs keep their params)
         **(
             {"selection_metric": config["report"]["selection_metric"]}
@@ -200,6 +203,36 @@ def unlabeled_input():
 
 
 # --- data ---------------------------------------------------------------------------
+
+SOURCES = config["data"].get("sources") or {}
+EXTERNAL = (config.get("evaluation") or {}).get("external") or []
+
+
+def demo_clinical_output():
+    """The demo's clinical-photo external source, when data.demo.clinical is set."""
+    wanted = config["data"]["demo"].get("clinical") is not None
+    root = "results/data/clinic"
+    outputs = {"clinical_images": directory(f"{root}/images"), "clinical_labels": f"{root}/labels.csv"}
+    return outputs if wanted else {}
+
+
+def source_inputs(wildcards):
+    """The files one external source is read from (its root, or a labelled folder's images and labels)."""
+    return source_files(wildcards.source, SOURCES[wildcards.source])
+
+
+# external sources join the manifest only in studies that have them: other studies' manifests keep their jobs
+def external_source_tables():
+    return {"sources": [f"results/data/sources/{name}.tsv" for name in SOURCES]} if SOURCES else {}
+
+
+def external_source_outputs():
+    return {"cross_source_overlap": "results/data/cross_source_overlap.tsv"} if SOURCES else {}
+
+
+def external_source_params():
+    return {"sources": SOURCES} if SOURCES else {}
+
 
 
 def download_wanted(dataset):

@@ -24,6 +24,7 @@ if DATA_CFG["source"] == "demo":
             not_skin=directory("results/data/not_skin"),
             ood=directory("results/data/ood"),
             unlabeled=directory("results/data/unlabeled"),
+            **demo_clinical_output(),
         log:
             "results/logs/make_demo.log",
         conda:
@@ -184,15 +185,38 @@ if DATA_CFG["source"] == "isic2019" and PUBLIC["ood"]:
             "../scripts/draw_public_images.py"
 
 
+# one external test source (data.sources.<name>) read by its adapter: every image, every metadata column
+rule read_source:
+    input:
+        unpack(source_inputs),
+    output:
+        table="results/data/sources/{source}.tsv",
+    log:
+        "results/logs/read_source/{source}.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        name=lambda wildcards: wildcards.source,
+        source=lambda wildcards: config["data"]["sources"][wildcards.source],
+    script:
+        "../scripts/read_source.py"
+
+
 rule build_manifest:
     input:
         **data_inputs(),
         **OOD_TUNE_INPUT,
+        **external_source_tables(),
     output:
         manifest="results/data/manifest.tsv",
         rejected="results/data/rejected.tsv",
         counts="results/data/counts.tsv",
         near_duplicates="results/data/near_duplicates.tsv",
+        **external_source_outputs(),
     log:
         "results/logs/build_manifest.log",
     conda:
@@ -206,6 +230,7 @@ rule build_manifest:
         bad_images=DATA_CFG["bad_images"],
         unk=DATA_CFG["unk"],
         near_duplicate_bits=DATA_CFG["near_duplicate_bits"],
+        **external_source_params(),
     script:
         "../scripts/build_manifest.py"
 
@@ -226,6 +251,8 @@ rule make_splits:
     params:
         splits=config["splits"],
         ood_levels=DATA_CFG["ood_levels"],
+        # only a study with ood.shift has it: other studies' splits keep their params
+        **({"shift": config["ood"]["shift"]} if config["ood"].get("shift") else {}),
     script:
         "../scripts/make_splits.py"
 

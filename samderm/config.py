@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from samderm.data.labels import UNK
+from samderm.data.sources.read import source_files
 from samderm.features.spec import crop_segmenter, encoder_problems
 from samderm.losses.parameters import loss_config_problems
 from samderm.matrix import (AXES, CROPS, MLP_SETTINGS, NO_LOSS, PROBE_TYPES, TRAINED_TYPES, Run,
@@ -68,6 +69,28 @@ def _paths_overlap(a: Path, b: Path) -> bool:
     return a == b or a in b.parents or b in a.parents
 
 
+def external_source_problems(config: Mapping[str, Any]) -> list[str]:
+    """data.sources against evaluation.external and ood.shift: every name defined, every source used, its files named,
+    its mapping onto the study's classes."""
+    sources = config["data"].get("sources") or {}
+    used = {"evaluation.external": (config.get("evaluation") or {}).get("external") or [],
+            "ood.shift": config["ood"].get("shift") or []}
+    problems = [f"{key}: '{name}' is not a data.sources entry (defined: {', '.join(sources) or 'none'})"
+                for key, names in used.items() for name in names if name not in sources]
+    classes = [*config["labels"]["lesion_classes"], *([UNK] if config["data"].get("unk") == "keep" else [])]
+    for name, source in sources.items():
+        if not any(name in names for names in used.values()):
+            problems.append(f"data.sources.{name}: named in neither evaluation.external nor ood.shift (it would be encoded and never used)")
+        try:
+            source_files(name, source)
+        except ValueError as err:
+            problems.append(str(err))
+        wrong = {k: v for k, v in (source.get("mapping") or {}).items() if v not in classes}
+        if wrong:
+            problems.append(f"data.sources.{name}.mapping: {wrong} map to classes outside labels.lesion_classes ({', '.join(classes)})")
+    return problems
+
+
 def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[str]:
     """Every problem of a schema-valid config, one line each (empty when it can run)."""
     problems: list[str] = []
@@ -99,6 +122,7 @@ def config_problems(config: Mapping[str, Any], root: str | Path = ".") -> list[s
             problems.append(f"experiments.{name}.held_out_classes: the lesion task needs at least 2 classes left")
         if exp.get("semi_supervised") and name in m["experiments"] and not config["data"].get("unlabeled_dir"):
             problems.append(f"experiments.{name}.semi_supervised: needs unlabeled images; set data.unlabeled_dir")
+    problems += external_source_problems(config)
     problems += loss_config_problems(config["losses"])
     if NO_LOSS in config["losses"]:
         problems.append(f"losses.{NO_LOSS}: the name '{NO_LOSS}' is the loss of probe runs; rename this loss")

@@ -19,4 +19,6 @@ build_manifest_files(
     unk=snakemake.params.unk,
     threads=snakemake.threads,
     near_duplicate_bits=snakemake.params.near_duplicate_bits,
+    sources={name: (table, snakemake.params.sources[name])
+             for name, table in zip(snakemake.params.get("sources", {}), snakemake.input.get("sources", []))},
 )

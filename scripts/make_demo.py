@@ -12,4 +12,5 @@ generate_demo(
     ood_dir=snakemake.output.ood,
     cfg=snakemake.params.demo,
     unlabeled_dir=snakemake.output.unlabeled,
+    clinical_dir=Path(snakemake.output.clinical_labels).parent if snakemake.output.get("clinical_labels") else None,
 )

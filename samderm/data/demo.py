@@ -25,7 +25,7 @@ from samderm.logs import progress
 log = logging.getLogger(__name__)
 
 DEMO_KEYS = {"seed", "image_size", "class_counts", "images_per_lesion", "not_skin", "ood", "unlabeled", "look_alike",
-             "label_noise"}
+             "label_noise", "clinical"}  # clinical: the external clinical-photo source (samderm.data.demo_clinical)
 # defaults of data.demo.look_alike and data.demo.label_noise (config/schema.yaml): classes that overlap as real ones do
 LOOK_ALIKE = 0.25
 LABEL_NOISE = 0.05
@@ -432,9 +432,11 @@ def generate_unlabeled(folder: str | Path, cfg: Mapping[str, Any]) -> None:
 
 
 def generate_demo(isic_dir: str | Path, not_skin_dir: str | Path, ood_dir: str | Path, cfg: Mapping[str, Any],
-                  unlabeled_dir: str | Path | None = None) -> None:
+                  unlabeled_dir: str | Path | None = None, clinical_dir: str | Path | None = None) -> None:
     """Write the demo ISIC 2019 layout (CSVs, images, masks/), the not-skin and OOD folders and,
-    given ``unlabeled_dir``, ``data.demo.unlabeled`` unlabeled images there."""
+    given ``unlabeled_dir``, ``data.demo.unlabeled`` unlabeled images there; given ``clinical_dir``,
+    the clinical-photo external source of ``data.demo.clinical`` with a copy of the first training
+    image planted in it (the cross-source overlap check must remove it)."""
     _validate(cfg)
     seed, size = int(cfg.get("seed", 0)), int(cfg.get("image_size", 128))
     isic_dir, not_skin_dir, ood_dir = Path(isic_dir), Path(not_skin_dir), Path(ood_dir)
@@ -464,6 +466,10 @@ def generate_demo(isic_dir: str | Path, not_skin_dir: str | Path, ood_dir: str |
     _write_views(ood_dir, n_ood, _ood_pick, seed, "ood", size)
     if unlabeled_dir is not None:
         generate_unlabeled(unlabeled_dir, cfg)
+    if clinical_dir is not None:
+        from samderm.data.demo_clinical import make_clinical_source  # it draws its lesions with this module
+
+        make_clinical_source(clinical_dir, cfg.get("clinical") or {}, plant=sorted(images.glob("*.jpg"))[0])
     log.info("demo study: %d lesion images (%d lesions), %d not-skin, %d OOD, %d px",
              len(plan), len({p['lesion_id'] for p in plan if p['lesion_id']}), n_ns, n_ood, size)
 

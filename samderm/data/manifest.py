@@ -14,19 +14,22 @@ from typing import Any, Mapping
 import pandas as pd
 
 from samderm.data import isic
+from samderm.data.external import EXTERNAL, exclude_training_overlap, external_rows
 from samderm.data.folders import check_disjoint, folder_image_id, scan_images
 from samderm.data.images import BadImageError, load_rgb
 from samderm.data.labels import UNK, LabelMap, label_map
 from samderm.data.near_duplicates import merged_group_counts, near_duplicate_groups, perceptual_hash
-from samderm.io import write_tsv
+from samderm.io import read_tsv, write_tsv
 from samderm.logs import progress
 
 log = logging.getLogger(__name__)
 
-# group_id: the split group, lesion_id merged with near-duplicates; phash: its perceptual hash
+# group_id: the split group, lesion_id merged with near-duplicates; phash: its perceptual hash;
+# dataset, original_label, patient_id: of external test sources (data.sources), empty for the others
 COLUMNS = ["image_id", "path", "source", "lesion_class", "malignancy", "lesion_id", "status", "reason", "mask_path",
-           "category", "group_id", "phash"]
-SOURCES = ("lesion", "not_skin", "ood", "unlabeled")  # unlabeled: data.unlabeled_dir, semi-supervised only
+           "category", "group_id", "phash", "dataset", "original_label", "patient_id"]
+# unlabeled: data.unlabeled_dir, semi-supervised only; external: data.sources, test only
+SOURCES = ("lesion", "not_skin", "ood", "unlabeled", EXTERNAL)
 TUNING_OOD_PREFIX = "ood_tune"  # image ids of data.ood_tune_dir: ood_tune__{relative path}
 BAD_IMAGE_POLICIES = ("fail", "skip")
 
@@ -162,10 +165,15 @@ def check_images(rows: list[dict[str, str]], threads: int = 1, hash_images: bool
 
 
 def count_sources(manifest: pd.DataFrame) -> pd.DataFrame:
+    """One row per source (``external:{name}`` per external data set): found = used + rejected + excluded."""
     counts = []
     # the unlabeled row only where data.unlabeled_dir is used, so a supervised study's table is unchanged
-    for source in [s for s in SOURCES if s != "unlabeled" or (manifest["source"] == s).any()]:
-        status = manifest.loc[manifest["source"] == source, "status"]
+    kinds = [(s, manifest["source"] == s) for s in ("lesion", "not_skin", "ood")]
+    kinds += [("unlabeled", manifest["source"] == "unlabeled")] if (manifest["source"] == "unlabeled").any() else []
+    for name in dict.fromkeys(manifest.loc[manifest["source"] == EXTERNAL, "dataset"]):
+        kinds.append((f"{EXTERNAL}:{name}", (manifest["source"] == EXTERNAL) & (manifest["dataset"] == name)))
+    for source, rows in kinds:
+        status = manifest.loc[rows, "status"]
         counts.append({"source": source, "found": len(status), "used": int((status == "ok").sum()),
                        "rejected": int((status == "rejected").sum()), "excluded": int((status == "excluded").sum())})
     table = pd.DataFrame(counts)
@@ -173,7 +181,12 @@ def count_sources(manifest: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def build_manifest(
+def build_manifest(*args: Any, **kwargs: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(manifest, counts) of ``build_manifest_tables``."""
+    return build_manifest_tables(*args, **kwargs)[:2]
+
+
+def build_manifest_tables(
     ground_truth: str | Path,
     metadata: str | Path,
     images: str | Path,
@@ -187,8 +200,10 @@ def build_manifest(
     ood_tune_dir: str | Path | None = None,
     near_duplicate_bits: int | None = None,
     unlabeled_dir: str | Path | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scan the ISIC 2019 files, the not-skin and the OOD folder; return (manifest, counts).
+    sources: Mapping[str, tuple[str | Path, Mapping[str, Any]]] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Scan the ISIC 2019 files, the not-skin and the OOD folder (and external sources); return
+    (manifest, counts, the external images removed for overlap with a training source).
 
     ``masks_dir``: optional folder of ``{image}_mask.png``. ``ood_tune_dir``: optional folder
     of OOD images for tuning only (see ``tuning_ood_rows``). ``bad_images: fail`` raises
@@ -197,6 +212,8 @@ def build_manifest(
     this many bits into one ``group_id`` (None: group_id = lesion_id).
     ``unlabeled_dir``: optional folder of unlabeled lesion images (source ``unlabeled``, ids
     ``unlabeled__{relative path}``), checked like the others; only semi-supervised runs use them.
+    ``sources``: external test sources, ``{name: (the adapter's table (read_source), data.sources.<name>)}``
+    (``samderm.data.external``); an image or lesion they share with a training source is excluded.
     """
     if bad_images not in BAD_IMAGE_POLICIES:
         raise ValueError(f"data.bad_images: must be one of {list(BAD_IMAGE_POLICIES)}, got {bad_images!r}")
@@ -218,11 +235,20 @@ def build_manifest(
         rows += tuning_ood_rows(Path(ood_tune_dir), not_skin_dir, not_skin, ood_dir, ood)
     if unlabeled_dir:
         rows += unlabeled_rows(Path(unlabeled_dir), {not_skin_dir: not_skin, ood_dir: ood})
+    for name, (table, cfg) in (sources or {}).items():
+        rows += external_rows(name, read_tsv(table) if isinstance(table, (str, Path)) else table, cfg, labels, _row)
     check_images(rows, threads, hash_images=near_duplicate_bits is not None)
     manifest = pd.DataFrame(rows, columns=COLUMNS).fillna("")
+    overlap = exclude_training_overlap(manifest, near_duplicate_bits)
+    external = manifest["source"] == EXTERNAL
+    external_groups = manifest.loc[external, "group_id"]  # patient or lesion, never merged with training groups
     manifest["group_id"], pairs = near_duplicate_groups(manifest, near_duplicate_bits)
+    manifest.loc[external, "group_id"] = external_groups
     counts = count_sources(manifest)
     counts["near_duplicate_merges"] = counts["source"].map(merged_group_counts(manifest)).fillna(0).astype(int)
+    if len(overlap):  # excluded external images that a training source holds too (cross_source_overlap.tsv)
+        counts["cross_source_overlap"] = counts["source"].map(
+            overlap.groupby("dataset").size().rename(lambda name: f"{EXTERNAL}:{name}")).fillna(0).astype(int)
     log.info("near-duplicates (pHash within %s bits): %d pair(s) merged %d lesion group(s)%s", near_duplicate_bits,
              len(pairs), int(counts["near_duplicate_merges"].sum()), "".join(f"\n  {p.image_id} ~ {p.twin_id} ({p.bits} bits)" for p in pairs.head(20).itertuples()))
     log.info("manifest counts:\n%s", counts.to_string(index=False))
@@ -236,7 +262,7 @@ def build_manifest(
         )
     for r in bad.itertuples():
         log.warning("rejected %s: %s", r.path or r.image_id, r.reason)
-    return manifest, counts
+    return manifest, counts, overlap
 
 
 def write_manifest(manifest: pd.DataFrame, counts: pd.DataFrame, manifest_path, rejected_path, counts_path) -> None:
@@ -247,8 +273,11 @@ def write_manifest(manifest: pd.DataFrame, counts: pd.DataFrame, manifest_path, 
 
 
 def build_manifest_files(outputs: Mapping[str, str | Path], **build_args: Any) -> None:
-    """``build_manifest(**build_args)`` written to outputs ``manifest``, ``rejected``, ``counts``."""
-    manifest, counts = build_manifest(**build_args)
+    """``build_manifest(**build_args)`` written to outputs ``manifest``, ``rejected``, ``counts`` (and
+    ``cross_source_overlap``, the external images removed from the test side, when asked)."""
+    manifest, counts, overlap = build_manifest_tables(**build_args)
     write_manifest(manifest, counts, outputs["manifest"], outputs["rejected"], outputs["counts"])
+    if "cross_source_overlap" in outputs:
+        write_tsv(overlap, outputs["cross_source_overlap"])
     if "near_duplicates" in outputs:  # the pairs that merged groups, for a reader to check
         write_tsv(near_duplicate_groups(manifest, build_args.get("near_duplicate_bits"))[1], outputs["near_duplicates"])

@@ -9,7 +9,7 @@ split is a small greedy assignment; the optional k folds use StratifiedGroupKFol
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -189,10 +189,19 @@ def ood_protocol(splits: pd.DataFrame) -> str:
     return recorded[0] if recorded else "unrecorded"
 
 
+def external_splits(external: pd.DataFrame, shift: Collection[str] = ()) -> pd.DataFrame:
+    """Splits rows of the ok ``external`` manifest rows: split ``external:{dataset}``; ood_level ``near`` for an
+    unmapped class kept as near OOD (a ``category``), ``shift`` for the rest of a source named in ood.shift."""
+    level = np.where(external["category"] != "", NEAR, np.where(external["dataset"].isin(list(shift)), SHIFT, ""))
+    return pd.DataFrame({"image_id": external["image_id"], "split": EXTERNAL_PREFIX + external["dataset"], "fold": -1,
+                         "ood_protocol": "", "ood_level": level})
+
+
 def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any],
-                ood_levels: Mapping[str, Any] | None = None) -> pd.DataFrame:
+                ood_levels: Mapping[str, Any] | None = None, shift: Collection[str] = ()) -> pd.DataFrame:
     """``image_id, split, fold, ood_protocol, ood_level`` for every ``ok`` row of the manifest
-    (``ood_levels``: data.ood_levels)."""
+    (``ood_levels``: data.ood_levels; ``shift``: ood.shift, external sources that are also OOD level shift).
+    External rows change no other row's split."""
     fractions, folds, ood_val, seed = _validate(splits_cfg)
     missing = [c for c in ("category", "group_id") if c not in manifest]
     if missing:
@@ -210,6 +219,9 @@ def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any],
         out = pd.concat([out, split_ood(ood, ood_val, seed, ood_levels).assign(fold=-1)])
     unlabeled = ok.loc[ok["source"] == "unlabeled", "image_id"]
     out = pd.concat([out, pd.DataFrame({"image_id": unlabeled, "split": UNLABELED, "fold": -1, "ood_protocol": "", "ood_level": ""})])
+    external = ok[ok["source"] == "external"]
+    if len(external):
+        out = pd.concat([out, external_splits(external, shift)])
     out = out.set_index("image_id").loc[ok["image_id"]].reset_index()
 
     if folds:
@@ -226,12 +238,13 @@ def make_splits(manifest: pd.DataFrame, splits_cfg: Mapping[str, Any],
 
 
 def _log_counts(out: pd.DataFrame, ok: pd.DataFrame) -> None:
-    label = ok["lesion_class"].where(ok["source"] == "lesion", ok["source"])
+    label = ok["lesion_class"].where(ok["source"].isin(["lesion", "external"]) & (ok["lesion_class"] != ""), ok["source"])
     table = pd.crosstab(label.to_numpy(), out["split"].to_numpy(), rownames=["class"], colnames=["split"])
-    table = table.reindex(columns=[*SPLITS, UNLABELED] if (out["split"] == UNLABELED).any() else list(SPLITS), fill_value=0)
+    others = [s for s in dict.fromkeys(out["split"]) if s not in SPLITS]  # unlabeled, external:{name}
+    table = table.reindex(columns=[*SPLITS, *others], fill_value=0)
     log.info("split counts (%d images):\n%s", len(out), table.to_string())
 
 
 def make_splits_file(manifest_path, splits_cfg: Mapping[str, Any], splits_path,
-                     ood_levels: Mapping[str, Any] | None = None) -> None:
-    write_tsv(make_splits(read_tsv(manifest_path), splits_cfg, ood_levels), splits_path)
+                     ood_levels: Mapping[str, Any] | None = None, shift: Collection[str] = ()) -> None:
+    write_tsv(make_splits(read_tsv(manifest_path), splits_cfg, ood_levels, shift), splits_path)

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from samderm.data.splits import EXTERNAL_PREFIX
 from samderm.io import read_json, read_tsv, write_tsv
 from samderm.logs import progress
 from samderm.matrix import Run
@@ -65,7 +66,7 @@ def collapse_rows(confusion: Any, where: str, collapse: Mapping[str, float]) -> 
 
 def tidy_metrics(metrics: Mapping[str, Any], source: str | Path,
                  collapse: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """Rows of one metrics.json: every scalar of every (task, split), and per-class scores as
+    """Rows of one metrics.json: every scalar of every (task, split; external sources' splits too), and per-class scores as
     ``{score}:{class}`` (e.g. ``f1:MEL``). Confusion matrices stay in metrics.json; with ``collapse``
     (report.collapse) each split's is read for ``collapsed`` and ``top_class_share`` (collapse_rows)."""
     run = run_of(metrics, source).as_dict()
@@ -74,7 +75,8 @@ def tidy_metrics(metrics: Mapping[str, Any], source: str | Path,
         raise ResultsError(f"{source}: no 'tasks' block")
     rows = []
     for task, by_split in tasks.items():
-        for split in ("train", "val", "test"):
+        external = [s for s in by_split if s.startswith(EXTERNAL_PREFIX)]  # external test sources (evaluation.external)
+        for split in ("train", "val", "test", *external):
             if split not in by_split:
                 if split == "train":  # training scores are optional; val and test are the study
                     continue

@@ -10,6 +10,7 @@ from typing import Collection, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from samderm.data.splits import EXTERNAL_PREFIX, external_split
 from samderm.train.tasks import NO_LABEL, label_matrix
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,19 @@ def _first(mask: pd.Series, values: pd.Series, n: int = 5) -> list[str]:
     return values[mask].head(n).tolist()
 
 
+def external_views(manifest: pd.DataFrame, splits: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """View rows (originals, split ``external:{name}``) of the external test sources ``names``
+    (evaluation.external): every trained head predicts them; none is trained or tuned on."""
+    wanted = splits[splits["split"].isin([external_split(n) for n in names])]
+    missing = sorted(set(names) - {s.removeprefix(EXTERNAL_PREFIX) for s in wanted["split"]})
+    if missing:
+        raise ValueError(f"evaluation.external: {missing} have no ok image in splits.tsv (check data.sources and the "
+                         "manifest's rejected.tsv)")
+    source = wanted["image_id"].map(manifest.drop_duplicates("image_id").set_index("image_id")["source"])
+    return pd.DataFrame({"view_id": wanted["image_id"], "image_id": wanted["image_id"], "source": source,
+                         "split": wanted["split"], "copy": 0, "transform": ""})
+
+
 def build_run_data(views: pd.DataFrame, manifest: pd.DataFrame, view_ids: Sequence[str], features: np.ndarray,
                    tasks: Mapping[str, list[str]], splits: pd.DataFrame | None = None,
                    held_out: Collection[str] = ()) -> RunData:
@@ -56,9 +70,10 @@ def build_run_data(views: pd.DataFrame, manifest: pd.DataFrame, view_ids: Sequen
     unknown = table["_merge"] == "left_only"
     if unknown.any():
         raise ValueError(f"views: {int(unknown.sum())} image_id(s) not in the manifest, e.g. {_first(unknown, table['image_id'])}")
-    bad_split = ~table["split"].isin(SPLITS)
+    bad_split = ~(table["split"].isin(SPLITS) | table["split"].str.startswith(EXTERNAL_PREFIX))
     if bad_split.any():
-        raise ValueError(f"views: unknown split(s) {sorted(set(table['split'][bad_split]))} (expected {SPLITS})")
+        raise ValueError(f"views: unknown split(s) {sorted(set(table['split'][bad_split]))} (expected {SPLITS} "
+                         f"or {EXTERNAL_PREFIX}<source>)")
     held_out_train = (table["split"] == "train") & (table["source"] == "lesion") & table["lesion_class"].isin(list(held_out))
     if held_out:
         log.info("held-out lesion classes %s: %d train views left out (every task), their val/test images have no "
@@ -89,6 +104,6 @@ def build_run_data(views: pd.DataFrame, manifest: pd.DataFrame, view_ids: Sequen
     log.info("%d views (%d augmented copies) matched to %d of %d feature rows; %d feature rows are not views of this run",
              len(table), int((~data.original).sum()), len(table), len(view_ids), len(view_ids) - len(table))
     for task in data.tasks:
-        counts = {s: len(data.rows(s, task)) for s in SPLITS}
+        counts = {s: len(data.rows(s, task)) for s in dict.fromkeys([*SPLITS, *data.split])}
         log.info("task %s: %s rows", task, ", ".join(f"{s} {n}" for s, n in counts.items()))
     return data

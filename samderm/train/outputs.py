@@ -59,12 +59,14 @@ def finish_predictions(table: pd.DataFrame, tasks: Mapping[str, list[str]]) -> p
 
 
 def evaluate(predictions: pd.DataFrame, tasks: Mapping[str, list[str]]) -> dict[str, Any]:
-    """The ``tasks`` block of metrics.json: per task its classes and metrics per split."""
+    """The ``tasks`` block of metrics.json: per task its classes and metrics per split (train, val, test, then
+    each external source's ``external:{name}`` in order of appearance)."""
     result: dict[str, Any] = {}
+    external = [s for s in dict.fromkeys(predictions["split"]) if s not in SPLITS]
     for task, classes in tasks.items():
         index = {c: i for i, c in enumerate(classes)}
         result[task] = {"classes": list(classes)}
-        for split in SPLITS:
+        for split in [*SPLITS, *external]:
             rows = predictions[(predictions["task"] == task) & (predictions["split"] == split)]
             result[task][split] = classification_metrics(rows["label"].map(index), rows["predicted"].map(index), classes)
     return result
@@ -87,7 +89,7 @@ def write_run_outputs(out_dir: str | Path, run: Mapping[str, Any], predictions: 
     write_csv(truth, out / "isic_ground_truth.csv")
     for task, splits in metrics["tasks"].items():
         log.info("%s: %s", task, ", ".join(f"{s} n={m['n']} macro-F1={m.get('macro_f1', float('nan')):.4f}"
-                                            for s, m in splits.items() if s in SPLITS))
+                                            for s, m in splits.items() if s != "classes"))
     log.info("wrote %d prediction rows and %d ISIC test rows to %s", len(predictions), len(submission), out)
     return metrics
 

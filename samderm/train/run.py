@@ -16,7 +16,7 @@ from samderm.data.label_fraction import apply_label_fraction
 from samderm.heads import save_head
 from samderm.io import read_tsv, write_json, write_tsv
 from samderm.losses import resolve_drw_epoch
-from samderm.train.data import RunData, build_run_data
+from samderm.train.data import RunData, build_run_data, external_views
 from samderm.train.fit import train_heads
 from samderm.train.outputs import HISTORY_COLUMNS, prediction_table, probability_table, unk_column, write_run_outputs
 from samderm.train.probes import fit_probes
@@ -99,6 +99,9 @@ def load_run_inputs(manifest: str | Path, splits: str | Path, views: str | Path,
                                                  int(params["run"]["seed"]))
         log.info("label_fraction %g, training lesion groups and images kept per class:\n%s", fraction,
                  kept.to_string(index=False))
+    if params.get("external"):  # evaluation.external: every head also predicts these sources' images
+        views_table = pd.concat([views_table, external_views(manifest_table, splits_table, params["external"])],
+                                ignore_index=True)
     data = build_run_data(views_table, manifest_table, view_ids, features, tasks, splits=splits_table,
                           held_out=held_out)
     return RunInputs(data, manifest_table, splits_table, view_ids, features)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from samderm.data.labels import UNK
 
-SOURCES = ("lesion", "not_skin")
+SOURCES = ("lesion", "not_skin", "external")  # external: test sources (data.sources), never trained on
 NO_LABEL = -1
 
 
@@ -44,17 +44,19 @@ def _index(values: pd.Series, applies: pd.Series, classes: list[str], task: str,
 
 def label_matrix(rows: pd.DataFrame, tasks: Mapping[str, list[str]], held_out: Collection[str] = ()) -> np.ndarray:
     """(N, T) class indices in ``tasks`` order (any subset of the three) from manifest columns source,
-    lesion_class, malignancy. skin: every lesion/not_skin row; lesion: lesion rows not of a ``held_out``
-    class; malignancy: lesion rows that have one."""
+    lesion_class, malignancy. skin: every row (an external image is skin); lesion: lesion rows with a class
+    not ``held_out`` (an external class without a mapping has none); malignancy: lesion rows that have one."""
     bad = ~rows["source"].isin(SOURCES)
     if bad.any():
         i = bad.to_numpy().nonzero()[0][0]
         raise ValueError(f"image {rows['image_id'].iloc[i]!r}: source {rows['source'].iloc[i]!r} cannot be trained on "
                          f"(expected {' or '.join(SOURCES)})")
-    is_lesion = rows["source"] == "lesion"
+    is_lesion = rows["source"].isin(["lesion", "external"])
     values_and_rows = {
-        "skin": lambda: (rows["source"].map({"lesion": "skin", "not_skin": "not_skin"}), pd.Series(True, index=rows.index)),
-        "lesion": lambda: (rows["lesion_class"], is_lesion & ~rows["lesion_class"].isin(list(held_out))),
+        "skin": lambda: (rows["source"].map({"lesion": "skin", "external": "skin", "not_skin": "not_skin"}),
+                         pd.Series(True, index=rows.index)),
+        "lesion": lambda: (rows["lesion_class"],
+                           is_lesion & (rows["lesion_class"] != "") & ~rows["lesion_class"].isin(list(held_out))),
         "malignancy": lambda: (rows["malignancy"], is_lesion & (rows["malignancy"] != "")),
     }
     return np.stack([_index(*values_and_rows[t](), list(classes), t, rows["image_id"]) for t, classes in tasks.items()], axis=1)
