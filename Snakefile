@@ -24,6 +24,7 @@ include: "rules/score.smk"
 include: "rules/figures.smk"
 include: "rules/operating_points.smk"
 include: "rules/label_efficiency.smk"
+include: "rules/external_sources.smk"
 include: "rules/predict.smk"
 
 

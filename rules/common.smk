@@ -16,7 +16,12 @@ os.environ.update(
 )
 
 from samderm.config import ConfigError, check_config, load_yaml_strict, public_datasets
-from samderm.data.sources.read import source_files
+from samderm.data.download import EXPECTED_LABELLED
+from samderm.data.sources.read import (
+    OFFICIAL as OFFICIAL_ADAPTERS,
+    configured_sources,
+    source_files,
+)
 from samderm.features.spec import crop_segmenter, encoder_terms, extraction_entry
 from samderm.matrix import (
     PROBE_TYPES,
@@ -124,7 +129,7 @@ def run_params(wildcards):
         "isic_submission": config["isic_submission"],
         "run": run.as_dict(),
         # evaluation.external: the heads also predict these sources (only then: other studies' runs keep their params)
-        **({"external": EXTERNAL} if EXTERNAL else {}),
+        **({"external": EVALUATED_SOURCES} if EVALUATED_SOURCES else {}),
         # the tuned linear probe chooses its C by it (only probes get it: MLP jobs keep their params)
         **(
             {"selection_metric": config["report"]["selection_metric"]}
@@ -204,16 +209,34 @@ def unlabeled_input():
 
 # --- data ---------------------------------------------------------------------------
 
-SOURCES = config["data"].get("sources") or {}
-EXTERNAL = (config.get("evaluation") or {}).get("external") or []
+SOURCES = configured_sources(config["data"])
+EVALUATED_SOURCES = (config.get("evaluation") or {}).get("external") or []
 
 
 def demo_clinical_output():
     """The demo's clinical-photo external source, when data.demo.clinical is set."""
-    wanted = config["data"]["demo"].get("clinical") is not None
+    wanted = bool(config["data"]["demo"].get("clinical"))
     root = "results/data/clinic"
-    outputs = {"clinical_images": directory(f"{root}/images"), "clinical_labels": f"{root}/labels.csv"}
+    outputs = {
+        "clinical_images": directory(f"{root}/images"),
+        "clinical_labels": f"{root}/labels.csv",
+    }
     return outputs if wanted else {}
+
+
+def downloaded_sources():
+    """data.sources entries of a published data set whose data.download.<adapter> is configured (enabled)."""
+    download = config["data"]["download"]
+    return {
+        name: source
+        for name, source in SOURCES.items()
+        if download["enabled"]
+        and source["adapter"] in OFFICIAL_ADAPTERS
+        and bool(
+            download.get(source["adapter"], {}).get("url")
+            or download.get(source["adapter"], {}).get("files")
+        )
+    }
 
 
 def source_inputs(wildcards):
@@ -223,16 +246,23 @@ def source_inputs(wildcards):
 
 # external sources join the manifest only in studies that have them: other studies' manifests keep their jobs
 def external_source_tables():
-    return {"sources": [f"results/data/sources/{name}.tsv" for name in SOURCES]} if SOURCES else {}
+    return (
+        {"sources": [f"results/data/sources/{name}.tsv" for name in SOURCES]}
+        if SOURCES
+        else {}
+    )
 
 
 def external_source_outputs():
-    return {"cross_source_overlap": "results/data/cross_source_overlap.tsv"} if SOURCES else {}
+    return (
+        {"cross_source_overlap": "results/data/cross_source_overlap.tsv"}
+        if SOURCES
+        else {}
+    )
 
 
 def external_source_params():
     return {"sources": SOURCES} if SOURCES else {}
-
 
 
 def download_wanted(dataset):
@@ -380,6 +410,7 @@ EXTERNAL_DEFAULTS = {
 EXTERNAL = {
     name: {**EXTERNAL_DEFAULTS, **entry}
     for name, entry in (config.get("external_predictions") or {}).items()
+    if entry is not None  # an overlay config removes an entry by nulling it
 }
 # the configured names only ((?!) matches nothing)
 EXTERNAL_NAMES = "|".join(re.escape(n) for n in EXTERNAL) or "(?!)"

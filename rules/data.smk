@@ -17,6 +17,7 @@ if DATA_CFG["source"] == "demo":
 
     rule make_demo:
         output:
+            **demo_clinical_output(),
             ground_truth="results/data/isic2019/ISIC_2019_Training_GroundTruth.csv",
             metadata="results/data/isic2019/ISIC_2019_Training_Metadata.csv",
             images=directory("results/data/isic2019/ISIC_2019_Training_Input"),
@@ -24,7 +25,6 @@ if DATA_CFG["source"] == "demo":
             not_skin=directory("results/data/not_skin"),
             ood=directory("results/data/ood"),
             unlabeled=directory("results/data/unlabeled"),
-            **demo_clinical_output(),
         log:
             "results/logs/make_demo.log",
         conda:
@@ -185,6 +185,34 @@ if DATA_CFG["source"] == "isic2019" and PUBLIC["ood"]:
             "../scripts/draw_public_images.py"
 
 
+# each external source's official files (data.download.<adapter>) into its root; the labelled ISIC 2019
+# test set needs its ground truth beside the images (the unlabeled pool needs only the images)
+for _name, _source in downloaded_sources().items():
+
+    rule:
+        name:
+            f"download_source_{_name}"
+        output:
+            folder=directory(_source["root"]),
+        log:
+            f"results/logs/download_source_{_name}.log",
+        localrule: DOWNLOADS["local"]
+        conda:
+            "../envs/samderm.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=240,
+        params:
+            dataset=_source["adapter"],
+            download=DOWNLOADS[_source["adapter"]],
+            out_dir=_source["root"],
+            partial_dir=f"{DOWNLOADS['dir']}/.partial/{_name}",
+            expected=EXPECTED_LABELLED.get(_source["adapter"]),
+        script:
+            "../scripts/download_data.py"
+
+
 # one external test source (data.sources.<name>) read by its adapter: every image, every metadata column
 rule read_source:
     input:
@@ -212,11 +240,11 @@ rule build_manifest:
         **OOD_TUNE_INPUT,
         **external_source_tables(),
     output:
+        **external_source_outputs(),
         manifest="results/data/manifest.tsv",
         rejected="results/data/rejected.tsv",
         counts="results/data/counts.tsv",
         near_duplicates="results/data/near_duplicates.tsv",
-        **external_source_outputs(),
     log:
         "results/logs/build_manifest.log",
     conda:
@@ -226,11 +254,11 @@ rule build_manifest:
         mem_mb=2000,
         runtime=60,
     params:
+        **external_source_params(),
         labels=config["labels"],
         bad_images=DATA_CFG["bad_images"],
         unk=DATA_CFG["unk"],
         near_duplicate_bits=DATA_CFG["near_duplicate_bits"],
-        **external_source_params(),
     script:
         "../scripts/build_manifest.py"
 
@@ -249,10 +277,10 @@ rule make_splits:
         mem_mb=1000,
         runtime=10,
     params:
-        splits=config["splits"],
-        ood_levels=DATA_CFG["ood_levels"],
         # only a study with ood.shift has it: other studies' splits keep their params
         **({"shift": config["ood"]["shift"]} if config["ood"].get("shift") else {}),
+        splits=config["splits"],
+        ood_levels=DATA_CFG["ood_levels"],
     script:
         "../scripts/make_splits.py"
 

@@ -86,9 +86,18 @@ REPORT_TARGETS = [
     ),
 ]
 # external_predictions: other models' predictions scored beside the study's best
-if config.get("external_predictions"):
+if EXTERNAL:
     REPORT_TARGETS += [
         f"results/tables/external{ext}" for ext in TABLE_FORMATS + [".html"]
+    ]
+
+# evaluation.external: every head on the external test sources beside the internal test split
+if EVALUATED_SOURCES:
+    REPORT_TARGETS += [
+        *[f"results/tables/external_sources{ext}" for ext in TABLE_FORMATS + [".html"]],
+        "results/tables/external_sources_runs.tsv",
+        "results/tables/external_sources_operating_points.tsv",
+        "results/figures/external_sources.png",
     ]
 
 # semi-supervised experiments (experiments.<name>.semi_supervised): their pool and outcome table

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from samderm.data.labels import UNK
-from samderm.data.sources.read import source_files
+from samderm.data.sources.read import OFFICIAL, configured_sources, source_files
 from samderm.features.spec import crop_segmenter, encoder_problems
 from samderm.losses.parameters import loss_config_problems
 from samderm.matrix import (AXES, CROPS, MLP_SETTINGS, NO_LOSS, PROBE_TYPES, TRAINED_TYPES, Run,
@@ -72,7 +72,7 @@ def _paths_overlap(a: Path, b: Path) -> bool:
 def external_source_problems(config: Mapping[str, Any]) -> list[str]:
     """data.sources against evaluation.external and ood.shift: every name defined, every source used, its files named,
     its mapping onto the study's classes."""
-    sources = config["data"].get("sources") or {}
+    sources = configured_sources(config["data"])
     used = {"evaluation.external": (config.get("evaluation") or {}).get("external") or [],
             "ood.shift": config["ood"].get("shift") or []}
     problems = [f"{key}: '{name}' is not a data.sources entry (defined: {', '.join(sources) or 'none'})"
@@ -243,7 +243,8 @@ def _data_problems(data: Mapping[str, Any], root: Path) -> list[str]:
 
     downloads = data.get("download") or {}
     unlabeled = ["isic2019_test"] if data.get("unlabeled_dir") else []
-    for name in ["isic2019", *unlabeled, *public_datasets(data)]:
+    sources = {n: s for n, s in configured_sources(data).items() if s["adapter"] in OFFICIAL}
+    for name in dict.fromkeys(["isic2019", *unlabeled, *public_datasets(data), *(s["adapter"] for s in sources.values())]):
         if _download_rule(downloads, name):
             problems += filter(None, (checksum_problem(item, where) for where, item in download_items(name, downloads[name]).items()))
     public = data.get("public") or {}
@@ -257,6 +258,9 @@ def _data_problems(data: Mapping[str, Any], root: Path) -> list[str]:
     if data.get("unlabeled_dir"):
         wanted["data.unlabeled_dir"] = (data["unlabeled_dir"], _download_rule(downloads, "isic2019_test"),
                                         " (or set data.download.enabled and data.download.isic2019_test)")
+    for name, source in sources.items():
+        wanted[f"data.sources.{name}.root"] = (source["root"], _download_rule(downloads, source["adapter"]),
+                                                f" (or set data.download.enabled and data.download.{source['adapter']})")
     for key, (path, made_by_a_rule, hint) in wanted.items():
         if not made_by_a_rule and not (root / path).is_dir():
             problems.append(f"{key}: folder '{path}' does not exist{hint}")

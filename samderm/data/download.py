@@ -1,7 +1,35 @@
-"""Fetch real data sets: checksum-verified, resumable downloads, atomic renames, safe unpacking."""
+"""Fetch real data sets: checksum-verified, resumable downloads, atomic renames, safe unpacking.
+
+``data.download.<name>`` is ``{url, sha256}`` or ``{files: {key: {url, sha256}}}`` (``md5`` only where
+the publisher gives no sha256). An item may also give
+
+* ``file``: the name to save the download as, where the URL's path does not end in it (Harvard
+  Dataverse: ``.../api/access/datafile/4338392?format=original``); it decides whether the file is
+  an archive.
+* ``into``: a folder of the data set's folder to unpack (or move) the item into, for an archive
+  whose files sit at its top (Dataverse's ``HAM10000_images_part_1.zip``). An archive that already
+  holds ``into/`` at its top is not nested twice.
+
+Archives are unpacked into a staging folder, then merged into the data set's folder:
+
+* archives inside an archive are unpacked where they lie, then deleted (PAD-UFES-20's Mendeley
+  zip ships ``images/imgs_part_1.zip`` ... ``imgs_part_3.zip``);
+* an archive whose only top-level entry is a folder that is not part of the layout but holds
+  part of it loses that folder from its paths (an extra top-level folder around the layout);
+* ``__MACOSX/`` members (macOS resource forks, not data) are skipped, and counted in the log;
+* nothing is overwritten: a path that two archives (or an earlier run) fill with other bytes is
+  refused, naming it.
+
+``EXPECTED[name]`` is what the data set's folder must then hold: a path, or a tuple of paths one
+of which must exist. ``download_dataset(..., expected=...)`` replaces it for another use of the
+same download: ``EXPECTED_LABELLED["isic2019_test"]`` for the labelled ISIC 2019 test set (an
+external test source), where the unlabeled pool (``EXPECTED["isic2019_test"]``) needs only the
+images.
+"""
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import logging
 import math
@@ -14,21 +42,45 @@ import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 from samderm.data import isic
+from samderm.data.sources import ham10000 as ham
+from samderm.data.sources import isic2019_test as isic_test
+from samderm.data.sources import pad_ufes20 as pad
 from samderm.logs import progress
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
-# what each data set must contain once unpacked (official layouts)
-EXPECTED = {
+JUNK = "__MACOSX"  # the resource forks macOS adds to zips: not data, never unpacked
+MAX_NESTING = 3  # archives inside archives inside archives
+Entry = str | tuple[str, ...]  # a path that must exist, or paths one of which must
+# what each data set must contain once unpacked (official layouts, as the readers in
+# samderm.data.sources read them)
+EXPECTED: dict[str, tuple[Entry, ...]] = {
     "isic2019": (isic.IMAGE_FOLDER, isic.GROUND_TRUTH, isic.METADATA),
-    "isic2019_test": ("ISIC_2019_Test_Input",),  # the unlabeled pool: test images, labels never published in full
+    # the unlabeled pool: the test images only (EXPECTED_LABELLED for the labelled test set)
+    "isic2019_test": (isic_test.IMAGE_FOLDER,),
+    # HAM10000 (Dataverse) with the ISIC 2018 Task 3 validation and test sets (challenge or Dataverse files)
+    "ham10000": (
+        ham.METADATA_NAMES,
+        *ham.IMAGE_FOLDERS,
+        ham.VAL_IMAGES,
+        ham.ground_truth_names(ham.VAL_GROUND_TRUTH),
+        (ham.TEST_IMAGES, ham.TEST_IMAGES_DATAVERSE),
+        ham.ground_truth_names(ham.TEST_GROUND_TRUTH),
+    ),
+    # metadata.csv and the images: images/imgs_part_{1,2,3}/ once the inner zips are unpacked
+    "pad_ufes20": (pad.METADATA, pad.IMAGE_FOLDERS),
     "places365": ("val_256", "places365_val.txt", "categories_places365.txt"),
     "dtd": ("dtd/images",),
+}
+# another use of the same download that needs more of it: download_dataset(..., expected=...)
+EXPECTED_LABELLED: dict[str, tuple[Entry, ...]] = {
+    # the ISIC 2019 test set as an external labelled test source (read_isic2019_test)
+    "isic2019_test": (isic_test.IMAGE_FOLDER, isic_test.GROUND_TRUTH, isic_test.METADATA),
 }
 
 
@@ -141,8 +193,18 @@ def is_archive(name: str) -> bool:
     return name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
+def _junk(name: str) -> bool:
+    return JUNK in Path(name).parts
+
+
+def _log_junk(archive: Path, n: int) -> None:
+    if n:
+        log.info("%s: skipped %d %s/ member(s) (macOS resource forks, not data)", archive.name, n, JUNK)
+
+
 def unpack(archive: str | Path, dest_dir: str | Path) -> int:
-    """Extract a zip or tar into ``dest_dir``, refusing members that would land outside it."""
+    """Extract a zip or tar into ``dest_dir``, refusing members that would land outside it;
+    ``__MACOSX/`` members are skipped (logged). Returns the number of files extracted."""
     archive, dest_dir = Path(archive), Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     root = dest_dir.resolve()
@@ -151,18 +213,96 @@ def unpack(archive: str | Path, dest_dir: str | Path) -> int:
             for name in zf.namelist():
                 if not (root / name).resolve().is_relative_to(root):
                     raise ValueError(f"{archive}: member {name!r} would be written outside {dest_dir}")
-            zf.extractall(dest_dir)
-            return sum(1 for info in zf.infolist() if not info.is_dir())
+            members = [info for info in zf.infolist() if not _junk(info.filename)]
+            _log_junk(archive, len(zf.infolist()) - len(members))
+            zf.extractall(dest_dir, members=members)
+            return sum(1 for info in members if not info.is_dir())
     with tarfile.open(archive) as tf:
+        members = [m for m in tf.getmembers() if not _junk(m.name)]
+        _log_junk(archive, len(tf.getmembers()) - len(members))
         try:
-            tf.extractall(dest_dir, filter="data")  # refuses absolute paths, '..' and links out
+            tf.extractall(dest_dir, members=members, filter="data")  # refuses absolute paths, '..' and links out
         except tarfile.FilterError as err:
             raise ValueError(f"{archive}: unsafe member: {err}") from None
-        return sum(1 for member in tf.getmembers() if member.isfile())
+        return sum(1 for member in members if member.isfile())
+
+
+def _merge(src: Path, dst: Path) -> None:
+    """Move everything under ``src`` into ``dst``, folders merged; a file already in ``dst`` is
+    kept only if it has the same bytes, other content is refused (nothing is overwritten)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for child in sorted(src.iterdir()):
+        target = dst / child.name
+        if child.is_dir() and not child.is_symlink():
+            if target.is_dir() and not target.is_symlink():
+                _merge(child, target)
+                child.rmdir()
+            elif target.exists() or target.is_symlink():
+                raise ValueError(f"{target}: a file is there, where the download's folder {child.name}/ must go")
+            else:
+                os.replace(child, target)
+        elif target.exists() or target.is_symlink():
+            if target.is_file() and child.is_file() and filecmp.cmp(child, target, shallow=False):
+                child.unlink()  # the same bytes: nothing is lost
+            else:
+                raise ValueError(f"{target}: already there with other content than the download's {child.name}; "
+                                 "refusing to overwrite it (two archives ship this path, or an earlier run left it)")
+        else:
+            os.replace(child, target)
+
+
+def _unpack_nested(folder: Path, archive: str) -> None:
+    """Unpack every archive under ``folder`` where it lies (into its own folder), then delete it."""
+    for _ in range(MAX_NESTING):
+        inner = sorted(p for p in folder.rglob("*") if p.is_file() and is_archive(p.name))
+        if not inner:
+            return
+        for path in inner:
+            staging = path.with_name(f".unpacking-{path.name}")
+            shutil.rmtree(staging, ignore_errors=True)
+            n = unpack(path, staging)
+            path.unlink()
+            _merge(staging, path.parent)
+            staging.rmdir()
+            log.info("%s: unpacked %d files from the inner archive %s", archive, n, path.relative_to(folder))
+    if any(p.is_file() and is_archive(p.name) for p in folder.rglob("*")):
+        raise ValueError(f"{archive}: archives nested more than {MAX_NESTING} deep")
+
+
+def _options(entry: Entry) -> tuple[str, ...]:
+    return (entry,) if isinstance(entry, str) else tuple(entry)
+
+
+def _install(archive: Path, out_dir: Path, into: str | None, top_names: set[str]) -> int:
+    """Unpack ``archive`` and the archives in it into ``out_dir`` (``out_dir/into`` with ``into``)
+    through a staging folder; returns the number of files it brought.
+
+    ``top_names``: the top-level names of the layout; an archive whose only top-level entry is a
+    folder not among them, holding some of them, is unpacked without that folder."""
+    staging = out_dir / f".unpacking-{archive.name}"
+    shutil.rmtree(staging, ignore_errors=True)  # left by a broken run
+    try:
+        unpack(archive, staging)
+        _unpack_nested(staging, archive.name)
+        children = list(staging.iterdir())
+        single = children[0] if len(children) == 1 and children[0].is_dir() else None
+        root, target = staging, (out_dir / into if into else out_dir)
+        if into and single is not None and single.name == Path(into).name:
+            root = single  # the archive already holds into/ at its top
+        elif not into and single is not None and single.name not in top_names \
+                and any(child.name in top_names for child in single.iterdir()):
+            log.info("%s: its only top-level folder %s/ holds the layout; its contents go to %s",
+                     archive.name, single.name, out_dir)
+            root = single
+        n = sum(1 for p in root.rglob("*") if p.is_file())
+        _merge(root, target)
+        return n
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def download_items(name: str, cfg: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """``data.download.<name>`` as {config key: {url, sha256 or md5}}: its own url and/or ``files``."""
+    """``data.download.<name>`` as {config key: {url, sha256 or md5[, file, into]}}: its own url and/or ``files``."""
     items = {f"data.download.{name}": cfg} if cfg.get("url") else {}
     for key, item in (cfg.get("files") or {}).items():
         items[f"data.download.{name}.files.{key}"] = item
@@ -171,35 +311,75 @@ def download_items(name: str, cfg: Mapping[str, Any]) -> dict[str, Mapping[str, 
     return items
 
 
-def download_dataset(name: str, cfg: Mapping[str, Any], out_dir: str | Path, partial_dir: str | Path | None = None) -> None:
+def _download_name(item: Mapping[str, Any], where: str) -> str:
+    """The name an item is saved as: its ``file``, else the last part of its URL's path."""
+    name = item.get("file") or Path(urllib.parse.urlparse(item["url"]).path).name
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+        raise ValueError(f"{where}.file: {name!r} is not a file name; give the name to save the download as "
+                         "(e.g. HAM10000_metadata.csv) where the URL does not end in one")
+    return name
+
+
+def _into(item: Mapping[str, Any], where: str) -> str | None:
+    into = item.get("into")
+    if into is None:
+        return None
+    if not isinstance(into, str) or not into.strip("/") or Path(into).is_absolute() or ".." in Path(into).parts:
+        raise ValueError(f"{where}.into: {into!r} is not a folder inside the data set's folder")
+    return into
+
+
+def download_dataset(name: str, cfg: Mapping[str, Any], out_dir: str | Path, partial_dir: str | Path | None = None,
+                     expected: Sequence[Entry] | None = None) -> None:
     """Fetch data set ``name`` (config ``data.download.<name>``) into ``out_dir``: archives
-    are unpacked there (and deleted), other files moved there under their URL's file name.
+    are unpacked there (and deleted), other files moved there under their ``file`` name, else
+    their URL's file name (into ``out_dir/<into>`` for an item with ``into``).
 
     Downloads land in ``partial_dir`` first (default ``out_dir/.download``): outside a rule's
-    output folder, a broken transfer's ``.part`` file survives the failed job and is resumed."""
+    output folder, a broken transfer's ``.part`` file survives the failed job and is resumed.
+    ``expected``: what ``out_dir`` must then hold, default ``EXPECTED[name]`` (the ISIC 2019
+    test set as a labelled source: ``EXPECTED_LABELLED["isic2019_test"]``). A download or layout
+    problem is raised naming the config key."""
     if name not in EXPECTED:
         raise ValueError(f"data.download: unknown data set {name!r}; known: {sorted(EXPECTED)}")
+    expected = EXPECTED[name] if expected is None else tuple(expected)
     out_dir = Path(out_dir)
     partial_dir = Path(partial_dir) if partial_dir else out_dir / ".download"
     items = download_items(name, cfg)
-    checksums = {}
-    for where, item in items.items():
+    checksums, names, intos = {}, {}, {}
+    for where, item in items.items():  # every key checked before the first byte
         if not item.get("url"):
             raise ValueError(f"{where}.url: not set")
-        checksums[where] = _expected_checksum(item, where)  # every key checked before the first byte
+        checksums[where] = _expected_checksum(item, where)
+        names[where], intos[where] = _download_name(item, where), _into(item, where)
+    for file_name in set(names.values()):
+        keys = [where for where, n in names.items() if n == file_name]
+        if len(keys) > 1:
+            raise ValueError(f"{keys[1]}: saved as {file_name!r} like {keys[0]}; give one of them another name (file)")
     out_dir.mkdir(parents=True, exist_ok=True)
+    top_names = {Path(option).parts[0] for entry in expected for option in _options(entry)}
     for where, item in items.items():
-        algorithm, expected = checksums[where]
-        file_name = Path(urllib.parse.urlparse(item["url"]).path).name
-        fetched = fetch(item["url"], partial_dir / file_name, **{algorithm: expected})
+        algorithm, checksum = checksums[where]
+        file_name, into = names[where], intos[where]
+        try:
+            fetched = fetch(item["url"], partial_dir / file_name, **{algorithm: checksum})
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from err
+        except OSError as err:
+            raise OSError(f"{where}: {err}") from err
+        target = out_dir / into if into else out_dir
         if is_archive(file_name):
-            n = unpack(fetched, out_dir)
+            n = _install(fetched, out_dir, into, top_names)
             fetched.unlink()
-            log.info("%s: unpacked %d files from %s into %s", where, n, file_name, out_dir)
+            log.info("%s: unpacked %d files from %s into %s", where, n, file_name, target)
         else:
-            shutil.move(fetched, out_dir / file_name)
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.move(fetched, target / file_name)
     if partial_dir.is_dir() and not any(partial_dir.iterdir()):
         partial_dir.rmdir()
-    missing = [entry for entry in EXPECTED[name] if not (out_dir / entry).exists()]
+    missing = [" or ".join(_options(entry)) for entry in expected
+               if not any((out_dir / option).exists() for option in _options(entry))]
     if missing:
-        raise ValueError(f"{out_dir}: after download the {name} layout lacks {missing}; check data.download.{name}")
+        there = sorted(p.name for p in out_dir.iterdir() if p.resolve() != partial_dir.resolve())
+        raise ValueError(f"{out_dir}: after download the {name} layout lacks {missing}; check data.download.{name} "
+                         f"(the folder holds {there})")

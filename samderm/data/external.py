@@ -41,8 +41,8 @@ def _choice(cfg: Mapping[str, Any], key: str, choices: tuple[str, ...], default:
     return value
 
 
-def external_rows(name: str, table: pd.DataFrame, cfg: Mapping[str, Any], labels: LabelMap, row) -> list[dict[str, str]]:
-    """Manifest rows (built by ``row(image_id, path, source, **fields)``) for one source's table.
+def external_rows(name: str, table: pd.DataFrame, cfg: Mapping[str, Any], labels: LabelMap, make_row) -> list[dict[str, str]]:
+    """Manifest rows (built by ``make_row(image_id, path, source, **fields)``) for one source's table.
 
     ok: a mapped image (``lesion_class``, ``malignancy``), or under ``unmapped: near_ood`` an unmapped one
     (no lesion class, ``category`` ``{name}:{label}``); excluded: unmapped under ``exclude``, outside the
@@ -61,7 +61,7 @@ def external_rows(name: str, table: pd.DataFrame, cfg: Mapping[str, Any], labels
     rows = []
     for r in table.itertuples(index=False):
         group = r.patient_id if groups == "patient" and r.patient_id else r.lesion_id
-        row = row(external_image_id(name, r.image_id), r.path, EXTERNAL, dataset=name, original_label=r.original_label,
+        row = make_row(external_image_id(name, r.image_id), r.path, EXTERNAL, dataset=name, original_label=r.original_label,
                   lesion_id=r.lesion_id, patient_id=r.patient_id, group_id=group)
         if not r.path:
             row.update(status="rejected", reason=f"{name}: listed with label {r.original_label!r} but no image file")

@@ -4,7 +4,14 @@ Every test image of every source gets exactly one outcome per (head, detector): 
 (the skin head calls it not_skin), else `rejected_ood` (detector score > the val-chosen threshold;
 ties accepted, as in samderm.ood.gate), else the lesion head's class. The lesion head's detectors are
 the gate in front of the lesion classifier (GATE_HEAD); the skin head's detectors are judged the same
-way for comparison. Pure functions on arrays and DataFrames."""
+way for comparison. Pure functions on arrays and DataFrames.
+
+External test sources (samderm.ood.sets.external_as_test) are judged too: their shift images (level `shift`,
+source `external`, category the source's name: clinical photographs of the study's classes) and their
+near-OOD images (category `{name}:{label}`). The shift images carry mapped lesion labels, so `end_to_end`
+gives, beside the share the gate lets through and the classes the lesion head gives them, the accuracy and
+balanced accuracy of the accepted images (`accuracy_accepted`, `balanced_accuracy_accepted`: per group, the
+same on every outcome row of the group, like `n_group`; also for the in-distribution lesions, to compare)."""
 
 from __future__ import annotations
 
@@ -13,8 +20,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from samderm.data.splits import NEAR  # a held-out class is near OOD (the open-set protocol)
-from samderm.ood.sets import HELD_OUT_PREFIX
+from samderm.data.splits import NEAR, SHIFT, is_external_split  # a held-out class is near OOD (the open-set protocol)
+from samderm.ood.sets import EXTERNAL_SOURCE, HELD_OUT_PREFIX, external_as_test
 
 REJECTED_NOT_SKIN = "rejected_not_skin"
 REJECTED_OOD = "rejected_ood"
@@ -23,11 +30,12 @@ GATE_HEAD = "lesion"  # the detector that sees what the lesion classifier would 
 GROUP_KEYS = ["source", "category", "ood_level"]
 IMAGE_COLUMNS = ["image_id", *GROUP_KEYS, "split", "lesion_class", "skin_predicted", "lesion_predicted",
                  "lesion_probability"]
-OUTCOME_COLUMNS = [*GROUP_KEYS, "outcome", "n", "n_group", "fraction"]
+ACCURACY_COLUMNS = ["accuracy_accepted", "balanced_accuracy_accepted"]
+OUTCOME_COLUMNS = [*GROUP_KEYS, "outcome", "n", "n_group", "fraction", *ACCURACY_COLUMNS]
 CLASS_COLUMNS = ["lesion_class", "n_test", REJECTED_NOT_SKIN, REJECTED_OOD, "accepted", "accepted_correct",
                  "rejected_fraction", "not_skin_fraction", "ood_fraction", "accuracy_accepted"]
 CURVE_COLUMNS = ["max_score", "coverage", "risk", "n_accepted", "n_errors", "aurc"]
-SOURCES = ("lesion", "not_skin", "ood")
+SOURCES = ("lesion", "not_skin", "ood", EXTERNAL_SOURCE)
 
 
 class ReconcileError(RuntimeError):
@@ -43,11 +51,16 @@ def gate_head(heads: Sequence[str]) -> str:
 
 def images_of_test_split(manifest: pd.DataFrame, splits: pd.DataFrame, lesion_classes: Sequence[str]) -> pd.DataFrame:
     """One row per test image of every source: image_id, source, category, ood_level, split, lesion_class.
-    `category` comes from the manifest, `ood_level` (far | near) from splits.tsv, each empty where absent.
-    A lesion whose class the lesion head lacks (a held-out class) is near OOD, category `held_out:{class}`."""
+    `category` comes from the manifest, `ood_level` (far | near | shift) from splits.tsv, each empty where absent.
+    A lesion whose class the lesion head lacks (a held-out class) is near OOD, category `held_out:{class}`.
+    The OOD rows of external test sources are test rows of source `external` (`external_as_test`: split
+    `test`, category the manifest's or the source's name); an external row without a level is left out."""
     columns = ["image_id", "split"] + (["ood_level"] if "ood_level" in splits else [])
-    rows = splits.loc[splits["split"] == "test", columns].merge(manifest.drop(columns="ood_level", errors="ignore"),
-                                                               on="image_id", how="inner")
+    test = (splits["split"] == "test") | is_external_split(splits["split"])
+    rows = splits.loc[test, columns].merge(manifest.drop(columns="ood_level", errors="ignore"), on="image_id", how="inner")
+    if "ood_level" not in rows:
+        rows["ood_level"] = ""
+    rows = external_as_test(rows)
     rows = rows[rows["source"].isin(SOURCES)].reset_index(drop=True)
     for column in ("category", "ood_level"):
         rows[column] = rows[column].fillna("").astype(str) if column in rows else ""
@@ -71,9 +84,32 @@ def outcomes(skin_predicted: np.ndarray, scores: np.ndarray, threshold: float, l
     return np.where(not_skin, REJECTED_NOT_SKIN, np.where(ood, REJECTED_OOD, lesion_predicted)).astype(object)
 
 
+def labelled_group(images: pd.DataFrame) -> np.ndarray:
+    """The images whose lesion labels the accuracy of the accepted reads: in-distribution lesions and shift
+    images (mapped labels); not held-out classes (OOD by design) or other OOD."""
+    level = images["ood_level"].fillna("").astype(str)
+    return (((images["source"] == "lesion") & (level == "")) | (level == SHIFT)).to_numpy()
+
+
+def accepted_accuracy(true_class: np.ndarray, outcome: np.ndarray) -> tuple[float, float]:
+    """(accuracy, balanced accuracy) of the lesion head on the accepted images (outcome not a rejection) with a
+    label: the share called their class, and the mean over their true classes of that share (the recall of
+    each class present among the accepted, as sklearn's balanced_accuracy_score). A label the head has no
+    output for counts as wrong. NaN when no labelled image is accepted."""
+    true_class, outcome = np.asarray(true_class, object), np.asarray(outcome, object)
+    mine = ~np.isin(outcome, REJECTIONS) & (pd.Series(true_class).fillna("").astype(str) != "").to_numpy()
+    if not mine.any():
+        return np.nan, np.nan
+    correct = pd.Series(outcome[mine] == true_class[mine])
+    return float(correct.mean()), float(correct.groupby(true_class[mine]).mean().mean())
+
+
 def outcome_table(images: pd.DataFrame, outcome: np.ndarray, classes: Sequence[str]) -> pd.DataFrame:
     """Per (source, category, ood_level) group, how many test images end in each outcome (every outcome is a
-    row, zeros included). Raises ReconcileError unless each image is counted exactly once."""
+    row, zeros included). Raises ReconcileError unless each image is counted exactly once. For a group of
+    labelled images (`labelled_group`: in-distribution lesions, shift images) and images with `lesion_class`,
+    `accuracy_accepted` and `balanced_accuracy_accepted` (`accepted_accuracy`) on every row of the group; NaN
+    for the others."""
     labels = [*REJECTIONS, *classes]
     frame = images[GROUP_KEYS].assign(outcome=np.asarray(outcome, object))
     unknown = sorted(set(frame["outcome"]) - set(labels))
@@ -86,6 +122,15 @@ def outcome_table(images: pd.DataFrame, outcome: np.ndarray, classes: Sequence[s
     table = counts.reindex(full, fill_value=0).rename("n").reset_index()
     table["n_group"] = table.groupby(GROUP_KEYS, sort=False)["n"].transform("sum")
     table["fraction"] = table["n"] / table["n_group"]
+    accuracy = {}
+    if "lesion_class" in images:
+        labelled = labelled_group(images)
+        for key, rows in frame[labelled].assign(lesion_class=images.loc[labelled, "lesion_class"].to_numpy()).groupby(
+                GROUP_KEYS, sort=False):
+            accuracy[key] = accepted_accuracy(rows["lesion_class"].to_numpy(), rows["outcome"].to_numpy())
+    keys = list(table[GROUP_KEYS].itertuples(index=False, name=None))
+    for i, column in enumerate(ACCURACY_COLUMNS):
+        table[column] = [accuracy.get(k, (np.nan, np.nan))[i] for k in keys]
     check_reconciles(images, table)
     return table[OUTCOME_COLUMNS]
 

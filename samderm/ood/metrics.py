@@ -7,14 +7,27 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import auc, precision_recall_curve, roc_auc_score, roc_curve
 
-from samderm.data.splits import OOD_LEVELS
+from samderm.data.splits import FAR, NEAR, SHIFT
 
 RATE = 0.95  # the 95% of "FPR at 95% TPR"
 ID_FLAGGED = "id_flagged_at_95_ood_caught"
 OOD_ACCEPTED = "ood_accepted_at_95_id_accepted"
 METRICS = ("auroc", "aupr_in", "aupr_out", ID_FLAGGED, OOD_ACCEPTED)
-ALL_LEVELS = "all"  # the ood_level of metrics pooled over every OOD test image
-LEVEL_ORDER = (*OOD_LEVELS, ALL_LEVELS)  # far, near, all: the rows of metrics.tsv and the OOD tables
+# OOD levels: far and near are semantic OOD (a class the study does not have); shift is covariate shift (an
+# external source's images of the study's own classes, e.g. clinical smartphone photographs: a change of camera
+# or population, not of class; samderm.data.splits.SHIFT). `all` pools the semantic levels only (far + near,
+# external near-OOD rows and held-out classes included), never shift: adding a shift source leaves every `all`
+# number as it was, and shift is reported on its own row.
+SEMANTIC_LEVELS = (FAR, NEAR)
+ALL_LEVELS = "all"  # the ood_level of metrics pooled over every semantic (far or near) OOD test image
+LEVEL_ORDER = (FAR, NEAR, SHIFT, ALL_LEVELS)  # the rows of metrics.tsv and the OOD tables; `all` is always last
+
+
+def pooled_in_all(ood_level) -> np.ndarray:
+    """Which OOD rows `all` pools: every OOD level but shift (``ood_level`` empty = in-distribution, not
+    pooled; a level other than far/near, e.g. ``all`` for a file written before the levels, is pooled)."""
+    level = np.asarray(ood_level, dtype=object).astype(str)
+    return (level != "") & (level != SHIFT)
 
 
 def convention() -> str:

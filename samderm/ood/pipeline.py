@@ -1,5 +1,9 @@
 """One run's OOD step: fit, tune and score every detector on every head, then the metrics,
-curves and the gate in front of the lesion classifier."""
+curves and the gate in front of the lesion classifier.
+
+OOD levels (samderm.ood.metrics.LEVEL_ORDER): far and near (semantic OOD), shift (external test sources of the
+study's classes under another camera or population, test only) and `all`, which pools far and near only:
+shift is never pooled into `all`, so adding an external shift source leaves the `all` numbers as they were."""
 
 from __future__ import annotations
 
@@ -11,13 +15,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from samderm.data.splits import OOD_LEVELS, ood_protocol
+from samderm.data.splits import SHIFT, ood_protocol
 from samderm.io import read_tsv, write_tsv
 from samderm.logs import progress
 from samderm.ood.end_to_end import (CLASS_COLUMNS, CURVE_COLUMNS, IMAGE_COLUMNS, OUTCOME_COLUMNS, REJECTIONS,
                                     gate_head, images_of_test_split, judge_gate)
 from samderm.ood.gate import gate_counts, gate_threshold
-from samderm.ood.metrics import ALL_LEVELS, ID_FLAGGED, METRICS, OOD_ACCEPTED, convention, ood_curves, ood_metrics
+from samderm.ood.metrics import (ALL_LEVELS, ID_FLAGGED, LEVEL_ORDER, METRICS, OOD_ACCEPTED, convention, ood_curves,
+                                  ood_metrics, pooled_in_all)
 from samderm.ood.readout import HeadReadout
 from samderm.ood.registry import detector_spec
 from samderm.ood.sets import HELD_OUT_PREFIX, eval_rows, fit_rows, require_columns
@@ -104,21 +109,24 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
 
         is_test, is_id = (evaluation["split"] == "test").to_numpy(), evaluation["in_distribution"].to_numpy()
         test_level = evaluation.loc[is_test, "ood_level"].to_numpy()
+        # the gate's `ood` population is the semantic OOD that `all` pools; shift images are a population of their own
+        is_shift = (evaluation["ood_level"] == SHIFT).to_numpy() & ~is_id
+        is_semantic = ~is_id & ~is_shift
         params = _params_text({**spec.fixed, **{k: v for k, v in chosen.items() if k in HYPER_PARAMETERS}})
         by_level = level_metrics(scores[is_test], test_level)
         tables["metrics"].append(by_level.assign(head=head, detector=detector_name, params=params, split="test",
                                                  protocol=protocol))
         tables["curves"].append(level_curves(scores[is_test], test_level).assign(head=head, detector=detector_name))
-        metrics = by_level[by_level["ood_level"] == ALL_LEVELS].set_index("metric")["value"]
+        logged = ALL_LEVELS if (by_level["ood_level"] == ALL_LEVELS).any() else by_level["ood_level"].iloc[0]
+        metrics = by_level[by_level["ood_level"] == logged].set_index("metric")["value"]
 
         threshold = gate_threshold(scores[~is_test & is_id], id_recall)
         lesion_test = is_test & is_id & (evaluation["source"] == "lesion").to_numpy()
-        gate = pd.concat([
-            gate_counts("ood", scores[is_test & ~is_id], _lesion_predictions(model, eval_x[is_test & ~is_id], lesion_classes),
-                        threshold, lesion_classes),
-            gate_counts("lesion", scores[lesion_test], _lesion_predictions(model, eval_x[lesion_test], lesion_classes),
-                        threshold, lesion_classes),
-        ], ignore_index=True)
+        populations = [("ood", is_test & is_semantic), ("lesion", lesion_test)]
+        if (is_test & is_shift).any():
+            populations.append((SHIFT, is_test & is_shift))
+        gate = pd.concat([gate_counts(name, scores[mask], _lesion_predictions(model, eval_x[mask], lesion_classes),
+                                      threshold, lesion_classes) for name, mask in populations], ignore_index=True)
         gate.insert(0, "head", head)
         gate.insert(1, "detector", detector_name)
         gate.insert(2, "threshold", threshold)
@@ -128,10 +136,13 @@ def score_run(model: torch.nn.Module, manifest: pd.DataFrame, splits: pd.DataFra
         for name in END_TO_END:
             tables[name].append(judged[name].assign(head=head, detector=detector_name, threshold=threshold))
         rejected = gate.loc[gate["predicted"] == "rejected"].set_index("population")["n_with_gate"]
-        log.info("%s head, %s (%s): test AUROC %.3f, %s %.3f, %s %.3f; gate at %.4g rejects %d/%d OOD and %d/%d lesion test images",
-                 head, detector_name, params or "no hyper-parameters", metrics["auroc"], ID_FLAGGED, metrics[ID_FLAGGED],
+        log.info("%s head, %s (%s): test AUROC (%s) %.3f, %s %.3f, %s %.3f; gate at %.4g rejects %d/%d OOD and %d/%d lesion test images",
+                 head, detector_name, params or "no hyper-parameters", logged, metrics["auroc"], ID_FLAGGED, metrics[ID_FLAGGED],
                  OOD_ACCEPTED, metrics[OOD_ACCEPTED], threshold,
-                 rejected["ood"], int((is_test & ~is_id).sum()), rejected["lesion"], int(lesion_test.sum()))
+                 rejected["ood"], int((is_test & is_semantic).sum()), rejected["lesion"], int(lesion_test.sum()))
+        if SHIFT in rejected:
+            log.info("%s head, %s: gate rejects %d/%d shift (external) test images", head, detector_name,
+                     rejected[SHIFT], int((is_test & is_shift).sum()))
 
     out = {k: pd.concat(v, ignore_index=True) for k, v in tables.items() if k != "tuning"}
     out["metrics"] = out["metrics"][METRICS_COLUMNS]
@@ -169,16 +180,18 @@ def _scores_of(images, evaluation, scores, detector, features):
 
 
 def _by_level(scores: np.ndarray, ood_level: np.ndarray):
-    """(level, in-distribution scores, that level's OOD scores) for far, near (those present) and all:
-    in-distribution test images have an empty ``ood_level``."""
-    is_id = ood_level == ""
-    for level in [lv for lv in OOD_LEVELS if (ood_level == lv).any()] + [ALL_LEVELS]:
-        yield level, scores[is_id], scores[~is_id] if level == ALL_LEVELS else scores[ood_level == level]
+    """(level, in-distribution scores, that level's OOD scores) for far, near, shift (those present) and all:
+    in-distribution test images have an empty ``ood_level``. `all` pools the OOD images of every level but
+    shift (``samderm.ood.metrics.pooled_in_all``), and is left out when there are none."""
+    ood_level = np.asarray(ood_level, dtype=object).astype(str)
+    is_id, pooled = ood_level == "", pooled_in_all(ood_level)
+    for level in [lv for lv in LEVEL_ORDER[:-1] if (ood_level == lv).any()] + ([ALL_LEVELS] if pooled.any() else []):
+        yield level, scores[is_id], scores[pooled] if level == ALL_LEVELS else scores[ood_level == level]
 
 
 def level_metrics(scores: np.ndarray, ood_level: np.ndarray) -> pd.DataFrame:
-    """The metrics of the test scores against each level's OOD images and against all of them:
-    ``ood_level, metric, value, n_id, n_ood``."""
+    """The metrics of the test scores against each level's OOD images and against the semantic ones pooled
+    (`all`: far + near, never shift): ``ood_level, metric, value, n_id, n_ood``."""
     frames = []
     for level, id_scores, ood_scores in _by_level(scores, ood_level):
         metrics = ood_metrics(id_scores, ood_scores)
@@ -246,16 +259,20 @@ def run_ood(model_path: str | Path, manifest_path: str | Path, splits_path: str 
     comment = convention()
     write_tsv(tables["scores"], outputs["scores"], SCORE_CONVENTION)
     write_tsv(tables["metrics"], outputs["metrics"], comment + "; reported on the test split, hyper-parameters chosen on val; "
-              "ood_level: the OOD images of one difficulty level (far, near) or all of them")
+              "ood_level: the OOD images of one level (far, near; shift = external images of the study's classes "
+              "under another camera or population) or all = far and near pooled (shift never pooled)")
     write_tsv(tables["curves"], outputs["curves"], comment + "; test split; roc: x = FPR, y = TPR; pr: x = recall, y = precision")
     write_tsv(tables["gate"], outputs["gate"], f"{SCORE_CONVENTION}; an image is rejected when its score > threshold, the "
               f"threshold accepting {float(ood['tpr']):g} of the head's in-distribution val images; "
-              "test split; predicted = the lesion head's class")
+              "test split; predicted = the lesion head's class; population ood = far and near OOD, shift = external "
+              "shift images, lesion = in-distribution lesions")
     write_tsv(tables["tuning"], outputs["tuning"], comment + "; chosen = highest val AUROC (first in grid order on ties)")
     gate_rule = (f"{SCORE_CONVENTION}; test split; each image once per (head, detector): {REJECTIONS[0]} when the skin "
                  f"head calls it not_skin, else {REJECTIONS[1]} when score > threshold (the threshold accepting "
                  f"{float(ood['tpr']):g} of the head's in-distribution val images; ties accepted), else the lesion head's class")
-    write_tsv(tables["end_to_end"], outputs["end_to_end"], gate_rule + "; n = images of the group with this outcome")
+    write_tsv(tables["end_to_end"], outputs["end_to_end"], gate_rule + "; n = images of the group with this outcome; "
+              "accuracy_accepted, balanced_accuracy_accepted = the lesion head on the group's accepted labelled images "
+              "(in-distribution lesions, shift images; empty otherwise)")
     # per image only for the gating head (what the report shows): the file is as long as scores.tsv otherwise
     images = tables["end_to_end_images"]
     write_tsv(images[images["head"] == gate_head(ood["heads"])], outputs["end_to_end_images"],

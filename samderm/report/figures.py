@@ -12,7 +12,7 @@ import pandas as pd
 from samderm.data.labels import label_map
 from samderm.io import read_json, read_tsv
 from samderm.matrix import Run
-from samderm.ood.metrics import LEVEL_ORDER
+from samderm.ood.metrics import LEVEL_ORDER, SEMANTIC_LEVELS
 from samderm.report.aggregate import CONFIG_KEYS, RUN_KEYS, ResultsError, read_ood_runs, read_runs, run_from_dir
 from samderm.report.intervals import read_intervals
 from samderm.report.ood_intervals import OOD_INTERVAL_COLUMNS
@@ -166,7 +166,7 @@ def confusion_figure(runs_tsv: str | Path, metrics_files: Sequence[str | Path], 
 def ood_curves_figure(runs_tsv: str | Path, curves_files: Sequence[str | Path], experiment: str, metric: str,
                       png: str | Path, svg: str | Path, baseline: str = "msp") -> None:
     """ROC curves (OOD positive) of every detector on every head, one panel per OOD level (far and near
-    when both are present, then all), and the precision-recall curves of all OOD images, for the
+    when both are present, shift when present, then all), and the precision-recall curves of all OOD images, for the
     experiment's best lesion model among the OOD runs (chosen on val), its first seed."""
     tidy = read_runs(runs_tsv)
     by_dir = {str(Path(f).parent): f for f in curves_files if run_from_dir(Path(f).parent).experiment == experiment}
@@ -178,8 +178,9 @@ def ood_curves_figure(runs_tsv: str | Path, curves_files: Sequence[str | Path], 
     heads = list(dict.fromkeys(curves["head"]))
     detectors = list(dict.fromkeys(curves["detector"]))
     levels = [lv for lv in LEVEL_ORDER if (curves["ood_level"] == lv).any()]
-    if len(levels) == 2:  # one OOD level: its curves are those of all
-        levels = levels[1:]
+    semantic = [lv for lv in levels if lv in SEMANTIC_LEVELS]
+    if len(semantic) == 1 and LEVEL_ORDER[-1] in levels:  # one semantic level: its curves are those of all
+        levels = [lv for lv in levels if lv != semantic[0]]
     panels = [("roc", level) for level in levels] + [("pr", LEVEL_ORDER[-1])]
     fig, axes = new_figure(len(heads), len(panels), width=4.8, height=4.2)
     for row, head in enumerate(heads):
@@ -210,7 +211,7 @@ def ood_curves_figure(runs_tsv: str | Path, curves_files: Sequence[str | Path], 
 @styled
 def ood_levels_figure(runs_tsv: str | Path, ood_runs_tsv: str | Path, ood_intervals_tsv: str | Path, metric: str,
                       png: str | Path, svg: str | Path) -> None:
-    """Test AUROC of every detector on far, near and all OOD images, with its bootstrap interval: one
+    """Test AUROC of every detector on far, near, shift and all (far + near) OOD images, with its bootstrap interval: one
     row per experiment (its best lesion model among the OOD runs, chosen on val), one column per head."""
     ood = read_ood_runs(ood_runs_tsv)
     ood = ood[ood["metric"] == "auroc"]
@@ -239,7 +240,7 @@ def ood_levels_figure(runs_tsv: str | Path, ood_runs_tsv: str | Path, ood_interv
             ax.set(ylim=(0, 1.25), yticks=np.linspace(0, 1, 6), ylabel="test AUROC (OOD positive)",
                    title=f"{config['experiment']}: {head} head")
             ax.legend(fontsize=8, loc="upper center", ncol=len(levels))  # above the bars, which end at 1
-    fig.suptitle("OOD detectors on far, near and all OOD test images (bars: mean over seeds; whiskers: bootstrap "
-                 "interval)", fontsize=10)
+    fig.suptitle("OOD detectors on far, near, shift and all (far + near) OOD test images (bars: mean over seeds; "
+                 "whiskers: bootstrap interval)", fontsize=10)
     save_figure(fig, png, svg)
     log.info("OOD levels figure: %d experiments x %d heads x %d detectors", len(chosen), len(heads), len(detectors))

@@ -13,8 +13,11 @@ import numpy as np
 import pandas as pd
 
 from samderm.io import read_tsv
-from samderm.ood.end_to_end import CLASS_COLUMNS, GROUP_KEYS, REJECTED_NOT_SKIN, REJECTED_OOD, REJECTIONS, gate_head
+from samderm.data.splits import SHIFT
+from samderm.ood.end_to_end import (ACCURACY_COLUMNS, CLASS_COLUMNS, GROUP_KEYS, REJECTED_NOT_SKIN, REJECTED_OOD,
+                                    REJECTIONS, gate_head)
 from samderm.ood.metrics import ALL_LEVELS, LEVEL_ORDER
+from samderm.ood.sets import EXTERNAL_SOURCE
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_runs, run_from_dir
 from samderm.report.contact_sheet import tile_images
 from samderm.report.style import OKABE_ITO, colour, new_figure, save_figure, styled
@@ -60,8 +63,10 @@ def end_to_end_table(end_to_end: pd.DataFrame, ranking: pd.Series, classes: Sequ
     """Per detector (best val AUROC first) and test source/category: images summed over seeds in each
     outcome, the rejections first, then the lesion class each accepted image gets; `accepted` its share.
     A source of several categories ends with its total (category ``(all)``), a source of far and near
-    categories with each level's total and the total of all (ood_level ``all``); the lesion source of a
-    held-out-class run never gets a total of its in-distribution and held-out (near OOD) images together."""
+    categories with each level's total and the total of all (ood_level ``all``: far and near, never shift); the
+    lesion source of a held-out-class run never gets a total of its in-distribution and held-out (near OOD) images
+    together. A group of labelled images (in-distribution lesions, shift images) has the lesion head's accuracy and
+    balanced accuracy on its accepted images (mean over seeds; empty for other groups and for totals)."""
     counts = end_to_end.astype({"n": int})
     keys = ["detector", *GROUP_KEYS]
     wide = counts.pivot_table(index=keys, columns="outcome", values="n", aggfunc="sum", sort=False, fill_value=0)
@@ -69,9 +74,15 @@ def end_to_end_table(end_to_end: pd.DataFrame, ranking: pd.Series, classes: Sequ
     wide.insert(0, "n", wide.sum(axis=1))
     wide["accepted"] = 1 - wide[list(REJECTIONS)].sum(axis=1) / wide["n"]
     table = wide.reset_index()
+    accuracy = [c for c in ACCURACY_COLUMNS if c in counts]
+    if accuracy:  # one value per group and seed, repeated on the group's outcome rows
+        per_seed = counts.drop_duplicates([*keys, "seed"] if "seed" in counts else keys)
+        means = per_seed[keys].assign(**{c: pd.to_numeric(per_seed[c], errors="coerce") for c in accuracy}).groupby(
+            keys, sort=False)[accuracy].mean()
+        table = table.merge(means.reset_index(), on=keys, how="left")
     table.insert(1, "val_auroc", table["detector"].map(ranking))
     table["_rank"] = table["detector"].map({d: i for i, d in enumerate(ranking.index)})
-    source_rank = {"lesion": 0, "not_skin": 1, "ood": 2}
+    source_rank = {"lesion": 0, "not_skin": 1, "ood": 2, EXTERNAL_SOURCE: 3}
     level_rank = {level: i for i, level in enumerate(["", *LEVEL_ORDER])}
     sort_key = {"source": source_rank, "ood_level": level_rank}
     table["_total"] = table["category"] == TOTAL  # a total after the categories it sums
@@ -86,12 +97,15 @@ def _with_totals(wide: pd.DataFrame) -> pd.DataFrame:
     totals = []
     for (detector, source), rows in wide.groupby(level=["detector", "source"], sort=False):
         levels = rows.index.get_level_values("ood_level")
-        several_levels = len(set(levels)) > 1
-        for level in dict.fromkeys(levels):
-            if level and several_levels and (levels == level).sum() > 1:
+        distinct = list(dict.fromkeys(levels))
+        for level in distinct:
+            if level and (levels == level).sum() > 1 and (len(distinct) > 1 or level == SHIFT):
                 totals.append(rows[levels == level].sum().rename((detector, source, TOTAL, level)))
-        if len(rows) > 1 and not (several_levels and "" in set(levels)):  # in-distribution never pooled with OOD
-            totals.append(rows.sum().rename((detector, source, TOTAL, ALL_LEVELS if several_levels else levels[0])))
+        pooled = [lv for lv in distinct if lv != SHIFT]  # shift is never pooled into all
+        if len(pooled) > 1 and "" not in pooled:  # in-distribution never pooled with OOD
+            totals.append(rows[levels != SHIFT].sum().rename((detector, source, TOTAL, ALL_LEVELS)))
+        elif len(distinct) == 1 and distinct[0] != SHIFT and len(rows) > 1:
+            totals.append(rows.sum().rename((detector, source, TOTAL, distinct[0])))
     return pd.concat([wide, pd.DataFrame(totals).rename_axis(wide.index.names)]) if totals else wide
 
 
@@ -108,6 +122,13 @@ def class_rejection_table(rejection: pd.DataFrame, ranking: pd.Series) -> pd.Dat
     table.insert(1, "val_auroc", table["detector"].map(ranking))
     rank = {d: i for i, d in enumerate(ranking.index)}
     return table.sort_values("detector", key=lambda c: c.map(rank), kind="stable").reset_index(drop=True)
+
+
+def _semantic_ood(images: pd.DataFrame) -> pd.Series:
+    """The OOD images of an end_to_end_images table: the `ood` source (held-out classes included) and the
+    external near-OOD images; not the shift images (the study's classes under another camera or population)."""
+    level = images["ood_level"] if "ood_level" in images else pd.Series("", index=images.index)
+    return (images["source"] == "ood") | ((images["source"] == EXTERNAL_SOURCE) & ~level.isin(["", SHIFT]))
 
 
 def _without_empty_level(table: pd.DataFrame) -> pd.DataFrame:
@@ -149,7 +170,7 @@ def accepted_contact_sheet(images: pd.DataFrame, manifest: pd.DataFrame, detecto
     """The OOD test images (`images`: the best gate's rows of one seed) that pass both the skin head and the
     detector, lowest score first, at most ``limit``, each titled with its category and the lesion class it
     gets; a figure saying so when there are none. Returns how many were accepted."""
-    ood = images[images["source"] == "ood"]
+    ood = images[_semantic_ood(images)]
     accepted = ood[~ood["outcome"].isin(REJECTIONS)].astype({"score": float, "lesion_probability": float})
     accepted = accepted.sort_values("score", kind="stable")
     paths = manifest.set_index("image_id")["path"]
@@ -195,7 +216,10 @@ def report_gate(runs_tsv: str | Path, tuning_tsvs: Sequence[str | Path], end_to_
                 f"{where}. Skin head first ({REJECTED_NOT_SKIN}), then the detector ({REJECTED_OOD}: score above the "
                 "threshold), then the lesion head's class; counts are images summed over seeds, each image once per "
                 f"seed; accepted = share that reaches a lesion class; category {TOTAL}: the total of a source's "
-                "categories, per OOD level and over all levels (in-distribution lesions never pooled with OOD). "
+                "categories, per OOD level and over all levels (all = far and near; shift = external images of the "
+                "study's classes, never pooled; in-distribution lesions never pooled with OOD); accuracy_accepted and "
+                "balanced_accuracy_accepted: the lesion head on the accepted labelled images (in-distribution lesions, "
+                "shift images against their mapped labels), mean over seeds. "
                 f"Detectors by mean val AUROC (val_auroc), best first: the best gate is {best}. Best configuration "
                 f"chosen on val by {selection_metric}.")
     write_table(class_rejection_table(rejection, ranking), Path(out_dir) / "ood_class_rejection",
@@ -209,7 +233,7 @@ def report_gate(runs_tsv: str | Path, tuning_tsvs: Sequence[str | Path], end_to_
     first = min(dirs, key=lambda d: run_from_dir(d).seed)
     images = _read_seeds(files["images"], [first], head)
     images = images[images["detector"] == best]
-    n_ood = int((images["source"] == "ood").sum())
+    n_ood = int(_semantic_ood(images).sum())
     accepted = accepted_contact_sheet(images, read_tsv(manifest_tsv), best, n_ood,
                                       f"OOD test images the {best} gate accepts, with the lesion head's label "
                                       f"(seed {run_from_dir(first).seed})", figures["sheet_png"], figures["sheet_svg"], limit)

@@ -13,7 +13,7 @@ import pandas as pd
 from samderm.io import read_tsv, write_tsv
 from samderm.logs import progress
 from samderm.metrics.bootstrap import binary_auroc, full_sample, group_weights, percentile_interval
-from samderm.ood.metrics import ALL_LEVELS, LEVEL_ORDER
+from samderm.ood.metrics import ALL_LEVELS, LEVEL_ORDER, pooled_in_all
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_with_columns
 from samderm.report.intervals import Distribution, config_of
 from samderm.report.predictions import image_groups
@@ -41,8 +41,8 @@ def scores_of_test_split(path: str | Path) -> dict[tuple[str, str], tuple[np.nda
 
 def bootstrap_ood(ood_dirs: Iterable[str | Path], manifest_tsv: str | Path, output: str | Path, n_resamples: int,
                   level: float, seed: int, baseline: str) -> pd.DataFrame:
-    """Write ``results/tables/ood_intervals.tsv``: per configuration, head, OOD level (far, near: the test
-    OOD images of that level; all: every one) and detector the test AUROC (metric auroc) and AUROC minus the
+    """Write ``results/tables/ood_intervals.tsv``: per configuration, head, OOD level (far, near, shift: the test
+    OOD images of that level; all: every far and near one, never shift) and detector the test AUROC (metric auroc) and AUROC minus the
     baseline's (auroc_vs_{baseline}), mean and std over seeds and the percentile interval of the seed mean
     over resamples of lesion groups (OOD images: one group each), against all in-distribution test images."""
     manifest = read_tsv(manifest_tsv)
@@ -58,9 +58,10 @@ def bootstrap_ood(ood_dirs: Iterable[str | Path], manifest_tsv: str | Path, outp
             if not np.array_equal(heads[head][0], ids):
                 raise ResultsError(f"{ood_dir}/scores.tsv: head {head!r}, detector {detector!r} scores other test "
                                    "images than the other runs")
-            for ood_group in [lv for lv in LEVEL_ORDER[:-1] if (ood_level == lv).any()] + [ALL_LEVELS]:
+            pooled = is_ood & pooled_in_all(ood_level)  # all = far + near: shift is never pooled
+            for ood_group in [lv for lv in LEVEL_ORDER[:-1] if (ood_level == lv).any()] + ([ALL_LEVELS] if pooled.any() else []):
                 # the same resamples, restricted to the in-distribution images and this level's OOD images
-                part = ~is_ood | (ood_level == ood_group) if ood_group != ALL_LEVELS else np.ones(len(ids), bool)
+                part = ~is_ood | (ood_level == ood_group) if ood_group != ALL_LEVELS else ~is_ood | pooled
                 auroc[(head, ood_group, detector)] = (
                     binary_auroc(full_sample(int(part.sum())), is_ood[part], score[part])[0],
                     binary_auroc(heads[head][2][:, part], is_ood[part], score[part]))

@@ -267,8 +267,10 @@ def tabulate_ood(ood_runs: str | Path, runs_tsv: str | Path, gate_tsvs: Sequence
     write_table(_task_order(detectors, *CONFIG_KEYS, "head"), Path(out_dir) / "ood_detectors",
                 f"OOD detectors vs the {BASELINE.upper()} baseline (test split), far and near OOD apart",
                 convention() + ". ood_level: far = OOD categories far from dermoscopy (scenes, textures), near = "
-                "categories listed in data.ood_levels.near and held-out lesion classes (held_out:{class}), all = every "
-                "OOD test image; each against all in-distribution test images. Hyper-parameters (params) chosen on "
+                "categories listed in data.ood_levels.near, held-out lesion classes (held_out:{class}) and external near-OOD "
+                "images ({source}:{label}), shift = external images of the study's classes under another camera or "
+                "population (ood.shift), all = every far and near OOD test image (shift never pooled); each against all "
+                "in-distribution test images. Hyper-parameters (params) chosen on "
                 f"val; auroc_vs_msp = AUROC minus the {BASELINE.upper()} AUROC of the same run, head and level."
                 + interval_note)
     chosen = best_ood_runs(read_runs(runs_tsv), gate_files, selection_metric)

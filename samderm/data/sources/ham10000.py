@@ -2,16 +2,26 @@
 ISIC 2018 Task 3 validation and test sets, in their published layouts under one folder:
 
     HAM10000_metadata.csv                      lesion_id,image_id,dx,dx_type,age,sex,localization[,dataset]
-                                               (Dataverse serves it as ``HAM10000_metadata``, no extension;
-                                               read when the .csv is absent, comma or tab separated)
+                                               (Dataverse lists it as ``HAM10000_metadata.tab``: its
+                                               tab-separated, quoted archival format; a browser may save it
+                                               as ``HAM10000_metadata``: one of the three names is read,
+                                               comma or tab separated; two of them are refused)
     HAM10000_images_part_1/  HAM10000_images_part_2/        {image_id}.jpg  -> official_split "train"
+                                               (the Dataverse zips hold the .jpg files at their top: unpack
+                                               each into the folder of its name)
     ISIC2018_Task3_Validation_Input/           {image}.jpg                   -> "val"
-    ISIC2018_Task3_Validation_GroundTruth.csv  one-hot: image,MEL,NV,BCC,AKIEC,BKL,DF,VASC
+    ISIC2018_Task3_Validation_GroundTruth.csv  one-hot: image,MEL,NV,BCC,AKIEC,BKL,DF,VASC (the challenge's
+                                               zip unpacks it into ISIC2018_Task3_Validation_GroundTruth/,
+                                               read there too)
     ISIC2018_Task3_Test_Input/                 {image}.jpg (challenge site; the Dataverse zip unpacks to
                                                ISIC2018_Task3_Test_Images/, read when Test_Input is absent)
-    ISIC2018_Task3_Test_GroundTruth.csv        -> "test"; either the challenge's one-hot file or the
-                                               Dataverse file "in the same format as the HAM10000 data"
-                                               (lesion_id,image_id,dx,...): told apart by its header
+    ISIC2018_Task3_Test_GroundTruth.csv        -> "test"; either the challenge's one-hot file (its zip
+                                               unpacks it into ISIC2018_Task3_Test_GroundTruth/, read there
+                                               too) or the Dataverse file "in the same format as the
+                                               HAM10000 data" (lesion_id,image_id,dx,...; Dataverse lists
+                                               it as ISIC2018_Task3_Test_GroundTruth.tab, read under that
+                                               name too): told apart by its header. Two of these files
+                                               for one split are refused.
 
 The validation and test parts are optional: a split whose ground truth and image folder are both
 absent is left out. A ground-truth file with no image folder gives rows with ``path`` "" (counted).
@@ -43,10 +53,13 @@ from samderm.data.sources.tables import (WEIGHT_COLUMNS, assemble, csv_header, i
 NAME = "ham10000"
 METADATA = "HAM10000_metadata.csv"
 METADATA_DATAVERSE = "HAM10000_metadata"
+METADATA_TAB = "HAM10000_metadata.tab"
+METADATA_NAMES = (METADATA, METADATA_DATAVERSE, METADATA_TAB)  # one of them is read
 IMAGE_FOLDERS = ("HAM10000_images_part_1", "HAM10000_images_part_2")
 VAL_GROUND_TRUTH = "ISIC2018_Task3_Validation_GroundTruth.csv"
 VAL_IMAGES = "ISIC2018_Task3_Validation_Input"
 TEST_GROUND_TRUTH = "ISIC2018_Task3_Test_GroundTruth.csv"
+TEST_GROUND_TRUTH_TAB = "ISIC2018_Task3_Test_GroundTruth.tab"  # the Dataverse test ground truth's listed name
 TEST_IMAGES = "ISIC2018_Task3_Test_Input"
 TEST_IMAGES_DATAVERSE = "ISIC2018_Task3_Test_Images"
 
@@ -67,6 +80,22 @@ def layout(root: str | Path) -> dict[str, Path]:
         "test_ground_truth": root / TEST_GROUND_TRUTH,
         "test_images": root / TEST_IMAGES,
     }
+
+
+def ground_truth_names(name: str) -> tuple[str, ...]:
+    """Where a split's ground truth ``name`` may lie, relative to the root: at the top, or in the
+    folder of its name (as the challenge's ``..._GroundTruth.zip`` unpacks); the test set's also as
+    Dataverse lists it (``.tab``)."""
+    stem = Path(name).stem
+    return (name, *((TEST_GROUND_TRUTH_TAB,) if name == TEST_GROUND_TRUTH else ()), f"{stem}/{name}")
+
+
+def _one_of(root: Path, names: tuple[str, ...], what: str) -> Path | None:
+    """The one of ``names`` under ``root`` that is a file; None when none is; two are refused."""
+    found = [root / n for n in names if (root / n).is_file()]
+    if len(found) > 1:
+        raise ValueError(f"{root}: {len(found)} files for the {what}: {[str(f) for f in found]}; keep one")
+    return found[0] if found else None
 
 
 def labelled_entries(path: Path, table: pd.DataFrame, id_column: str, labels: list[str],
@@ -114,7 +143,7 @@ def _challenge_split(root: Path, gt_name: str, folders: tuple[str, ...], split: 
     """The ISIC 2018 Task 3 validation or test set: one-hot ground truth, or (Dataverse test file)
     the HAM10000_metadata format; [] when neither the file nor an image folder is there. Images
     come from the first of ``folders`` that exists."""
-    gt = root / gt_name
+    gt = _one_of(root, ground_truth_names(gt_name), f"{split} ground truth") or root / gt_name
     present = [root / f for f in folders if (root / f).is_dir()]
     if not gt.is_file() and not present:
         return []
@@ -139,9 +168,7 @@ def read_ham10000(root: str | Path) -> pd.DataFrame:
     """HAM10000 (train) plus the ISIC 2018 Task 3 validation and test sets where present: one row
     per image, ``SOURCE_COLUMNS`` then ``meta_<column>`` for every CSV column but the image id."""
     root = Path(root)
-    metadata = root / METADATA
-    if not metadata.is_file() and (root / METADATA_DATAVERSE).is_file():
-        metadata = root / METADATA_DATAVERSE
+    metadata = _one_of(root, METADATA_NAMES, "HAM10000 metadata") or root / METADATA
     table = read_csv(metadata, METADATA_COLUMNS, "HAM10000", id_column="image_id")
     labels, lesions = _ham_format(metadata, table)
     meta = [c for c in table.columns if c != "image_id"]

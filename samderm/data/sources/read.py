@@ -23,6 +23,12 @@ LABELLED_FOLDER = "labelled_folder"
 ADAPTERS = (*OFFICIAL, LABELLED_FOLDER)
 
 
+def configured_sources(data: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """``data.sources`` (of the ``data`` section) without its null entries (an overlay config removes a source
+    by nulling it)."""
+    return {name: cfg for name, cfg in (data.get("sources") or {}).items() if cfg is not None}
+
+
 def source_files(name: str, cfg: Mapping[str, Any]) -> dict[str, str]:
     """The files a source is read from: ``{root}`` for a published data set, ``{images, labels}`` for a
     labelled folder; every missing key is named."""

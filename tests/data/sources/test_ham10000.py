@@ -205,3 +205,38 @@ def test_isic2019_overlap_by_id(root):
     assert overlap.dtype == bool and overlap.index.equals(table.index)
     assert set(table.loc[overlap, "image_id"]) == {"ISIC_0027419", "ISIC_0026769"}
     assert not ham.isic2019_overlap(table, []).any()
+
+
+def test_challenge_zips_ground_truth_folders_and_dataverse_tab_names(tmp_path):
+    """As the official archives unpack: the challenge's ground-truth zips put their CSV in a folder of
+    its name; Dataverse lists the metadata and the test ground truth as ``.tab`` (tab-separated,
+    strings quoted)."""
+    root = tmp_path / "official"
+    jpg(root / ham.IMAGE_FOLDERS[0] / "ISIC_0027419.jpg")
+    tab = [META_HEADER.replace(",", "\t"),
+           '"HAM_0000118"\t"ISIC_0027419"\t"bkl"\t"histo"\t80\t"male"\t"scalp"\t"vidir_modern"']
+    write(root / ham.METADATA_TAB, tab)
+    jpg(root / ham.VAL_IMAGES / "ISIC_0034321.jpg")
+    (root / "ISIC2018_Task3_Validation_GroundTruth").mkdir()
+    write(root / "ISIC2018_Task3_Validation_GroundTruth" / ham.VAL_GROUND_TRUTH,
+          [ONE_HOT_HEADER, one_hot("ISIC_0034321", "DF")])
+    jpg(root / ham.TEST_IMAGES_DATAVERSE / "ISIC_0034524.jpg")
+    write(root / ham.TEST_GROUND_TRUTH_TAB, [META_HEADER.replace(",", "\t"),
+                                             '"HAM_0007777"\t"ISIC_0034524"\t"mel"\t"histo"\t""\t"female"\t"back"\t"vidir_molemax"'])
+    t = by_id(ham.read_ham10000(root))
+    assert t[["official_split", "original_label", "lesion_id"]].to_dict("index") == {
+        "ISIC_0027419": {"official_split": "train", "original_label": "bkl", "lesion_id": "HAM_0000118"},
+        "ISIC_0034321": {"official_split": "val", "original_label": "df", "lesion_id": "solo_ISIC_0034321"},
+        "ISIC_0034524": {"official_split": "test", "original_label": "mel", "lesion_id": "HAM_0007777"}}
+    assert (t["path"] != "").all() and t.loc["ISIC_0027419", "meta_age"] == "80"
+
+
+def test_two_files_for_one_table_are_refused(root):
+    write(root / ham.METADATA_DATAVERSE, (root / ham.METADATA).read_text().splitlines())
+    with pytest.raises(ValueError, match=r"2 files for the HAM10000 metadata: .*HAM10000_metadata.csv.*HAM10000_metadata'\]"):
+        ham.read_ham10000(root)
+    (root / ham.METADATA_DATAVERSE).unlink()
+    (root / "ISIC2018_Task3_Test_GroundTruth").mkdir()
+    write(root / "ISIC2018_Task3_Test_GroundTruth" / ham.TEST_GROUND_TRUTH, [ONE_HOT_HEADER])
+    with pytest.raises(ValueError, match=r"2 files for the test ground truth"):
+        ham.read_ham10000(root)
