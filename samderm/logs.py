@@ -30,7 +30,12 @@ def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO)
     )
     logging.captureWarnings(True)
     warnings.simplefilter("default")
+    sys.excepthook = _log_uncaught  # a failing job's traceback lands in its log, not only on stderr
     return logging.getLogger("samderm")
+
+
+def _log_uncaught(kind, value, traceback) -> None:
+    logging.getLogger("samderm").critical("the job failed", exc_info=(kind, value, traceback))
 
 
 def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterable[T]:

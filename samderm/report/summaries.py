@@ -146,15 +146,18 @@ def tabulate_classification(runs_tsv: str | Path, out_dir: str | Path, selection
 # --- data ------------------------------------------------------------------------------------
 
 def source_counts(counts: pd.DataFrame, manifest: pd.DataFrame, counts_name: str = "counts.tsv") -> pd.DataFrame:
-    """counts.tsv, checked: found = used + rejected + excluded, and each number equals the manifest's rows."""
+    """counts.tsv, checked: found = used + rejected + excluded, and each number equals the manifest's rows
+    (an external source's row, ``external:{name}``, those of its ``dataset``)."""
     counts = counts.astype({c: int for c in ("found", "used", "rejected", "excluded")})
     status_of = {"used": "ok", "rejected": "rejected", "excluded": "excluded"}
+    external = manifest["source"] == "external"
+    source_key = manifest["source"].where(~external, "external:" + manifest.get("dataset", pd.Series("", index=manifest.index)))
     for row in counts.itertuples():
         if row.found != row.used + row.rejected + row.excluded:
             raise ResultsError(f"{counts_name}: source {row.source!r}: found {row.found} != used {row.used} + "
                                f"rejected {row.rejected} + excluded {row.excluded}")
         for column, status in status_of.items():
-            n = int(((manifest["source"] == row.source) & (manifest["status"] == status)).sum())
+            n = int(((source_key == row.source) & (manifest["status"] == status)).sum())
             if n != getattr(row, column):
                 raise ResultsError(f"{counts_name}: source {row.source!r} has {column} {getattr(row, column)}, "
                                    f"but the manifest has {n} {status!r} rows")
@@ -162,17 +165,20 @@ def source_counts(counts: pd.DataFrame, manifest: pd.DataFrame, counts_name: str
 
 
 def class_split_counts(manifest: pd.DataFrame, splits: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
-    """Images per lesion class (and not_skin / ood source) and split, of the manifest's ok rows."""
+    """Images per lesion class (and not_skin / ood source) and split, of the manifest's ok rows; an external
+    source is one more column (``external:{name}``), its classes without a mapping the row ``unmapped``."""
     ok = manifest[manifest["status"] == "ok"].merge(splits[["image_id", "split"]], on="image_id", how="left")
     if ok["split"].isna().any():
         raise ResultsError(f"splits.tsv has no split for {int(ok['split'].isna().sum())} ok images, "
                            f"e.g. {ok.loc[ok['split'].isna(), 'image_id'].iloc[0]}")
-    group = ok["lesion_class"].where(ok["source"] == "lesion", ok["source"])
-    unknown = set(group[ok["source"] == "lesion"]) - set(classes)
+    labelled = ok["source"].isin(["lesion", "external"]) & (ok["lesion_class"] != "")
+    group = ok["lesion_class"].where(labelled, ok["source"].replace({"external": "unmapped"}))
+    unknown = set(group[ok["source"].isin(["lesion", "external"])]) - {*classes, "unmapped"}
     if unknown:
         raise ResultsError(f"manifest: lesion classes {sorted(unknown)} are not in labels.lesion_classes {list(classes)}")
-    table = pd.crosstab(group, ok["split"]).reindex(columns=["train", "val", "test"], fill_value=0)
-    order = [c for c in [*classes, "not_skin", "ood"] if c in table.index]
+    external = [s for s in dict.fromkeys(ok["split"]) if str(s).startswith("external:")]
+    table = pd.crosstab(group, ok["split"]).reindex(columns=["train", "val", "test", *external], fill_value=0)
+    order = [c for c in [*classes, "not_skin", "ood", "unmapped"] if c in table.index]
     table = table.loc[order]
     table["total"] = table.sum(axis=1)
     return table.rename_axis("class").rename_axis(None, axis=1).reset_index()

@@ -41,7 +41,14 @@ def test_the_shipped_real_config_names_every_missing_checksum_before_any_job(tmp
         "- encoders.base_plus.sha256: missing (a download is kept only if it matches: give the sha256sum of the file you trust)",
         *(f"- data.download.isic2019.files.{key}.sha256: missing (a download is kept only if it matches: "
           "give the sha256sum of the file you trust)" for key in ("images", "ground_truth", "metadata")),
-        "- data.download.isic2019_test.sha256: missing (a download is kept only if it matches: give the sha256sum of "
+        "- data.download.isic2019_test.files.images.sha256: missing (a download is kept only if it matches: give the "
+        "sha256sum of the file you trust)",
+        # the external test sources' files (data.sources: HAM10000's test split, PAD-UFES-20)
+        *(f"- data.download.ham10000.files.{key}.sha256: missing (a download is kept only if it matches: "
+          "give the sha256sum of the file you trust)" for key in (
+              "images_part_1", "images_part_2", "metadata", "val_images", "val_ground_truth", "test_images",
+              "test_ground_truth")),
+        "- data.download.pad_ufes20.sha256: missing (a download is kept only if it matches: give the sha256sum of "
         "the file you trust)",
     ], output[-3000:]  # Places365 and DTD pass on their publishers' md5
 
@@ -68,9 +75,13 @@ def public_study(tmp_path_factory):
                                             "filelist": {"url": f"{base}/filelist_places365-standard.tar",
                                                          "md5": places["filelist_places365-standard.tar"]}}},
                     "dtd": {"url": f"{base}/dtd-r1.0.1.tar.gz", "md5": dtd_md5},
-                    "isic2019_test": {"url": f"{base}/ISIC_2019_Test_Input.zip", "sha256": isic_test},
+                    "isic2019_test": {"files": {"images": {"url": f"{base}/ISIC_2019_Test_Input.zip", "sha256": isic_test}}},
                 },
+                # the external test sources have their own loopback test (tests/data/test_download_sources.py)
+                "sources": {"ham10000_test": None, "pad_ufes20": None},
             },
+            "evaluation": {"external": []},
+            "ood": {"shift": []},
             "encoders": {"tiny": {"url": f"{base}/sam2.1_hiera_tiny.pt",
                                   "sha256": hashlib.sha256(b"not a real checkpoint").hexdigest()}},
             "matrix": {"experiments": ["exp1"], "losses": ["wce"], "architectures": ["parallel"], "crops": ["full"],
