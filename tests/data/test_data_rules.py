@@ -48,7 +48,10 @@ def test_demo_flows_into_manifest_splits_and_views(workflow):
     assert counts.loc["lesion", "used"] == "60" and counts.loc["not_skin", "used"] == "6" and counts.loc["ood", "used"] == "4"
     assert counts.loc["unlabeled", "used"] == "4"  # data.unlabeled_dir: the demo's results/data/unlabeled
     splits = read_tsv(data / "splits.tsv")
-    assert len(splits) == 74 and (splits["split"] == "unlabeled").sum() == 4
+    internal = ~splits["split"].str.startswith("external:")
+    assert internal.sum() == 74 and (splits["split"] == "unlabeled").sum() == 4
+    # data.sources.clinic: the generated clinical photographs, but for the planted copy of a training image
+    assert (~internal).sum() == int(counts.loc["external:clinic", "used"]) == int(counts.loc["external:clinic", "found"]) - 1
     smart = read_tsv(data / "views" / "smart.tsv")
     assert (smart.loc[smart["copy"] != "0", "split"] == "train").all() and (smart["copy"] != "0").any()
     balance = read_tsv(data / "balance" / "smart.tsv").set_index("class")
