@@ -10,6 +10,8 @@ from PIL import Image
 
 from samderm.data import isic
 
+from .public_fixtures import LoopbackServer
+
 CLASSES = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC", "UNK"]
 LABELS = {"lesion_classes": CLASSES[:8], "malignant": ["MEL", "BCC", "SCC"],
           "benign": ["NV", "BKL", "DF", "VASC"], "ak_side": "malignant"}
@@ -67,3 +69,12 @@ def folders(tmp_path) -> tuple[Path, Path]:
 @pytest.fixture
 def labels_cfg() -> dict:
     return {k: list(v) if isinstance(v, list) else v for k, v in LABELS.items()}
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A loopback HTTP server of ``tmp_path/www`` (the download tests put the published files there)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    with LoopbackServer(www) as srv:
+        yield srv

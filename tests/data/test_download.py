@@ -15,16 +15,9 @@ from samderm.data.manifest import build_manifest
 from samderm.data.public_sets import select_images
 
 from .conftest import LABELS
-from .public_fixtures import (DTD_TEXTURES, LoopbackServer, dtd_archive, isic_archives, md5, places365_archives,
+from .public_fixtures import (DTD_TEXTURES, dtd_archive, isic_archives, md5, places365_archives,
                               sha256)
 
-
-@pytest.fixture
-def server(tmp_path):
-    www = tmp_path / "www"
-    www.mkdir()
-    with LoopbackServer(www) as srv:
-        yield srv
 
 
 def test_public_sets_download_into_official_layouts_and_fill_the_manifest(server, tmp_path):

@@ -32,7 +32,7 @@ from samderm.data.sources.ham10000 import read_ham10000
 from samderm.data.sources.isic2019_test import read_isic2019_test
 from samderm.data.sources.pad_ufes20 import read_pad_ufes20
 
-from .public_fixtures import LoopbackServer, jpeg_bytes, sha256
+from .public_fixtures import jpeg_bytes, sha256
 from .sources.test_ham10000 import META_HEADER as HAM_HEADER
 from .sources.test_ham10000 import ONE_HOT_HEADER as HAM_ONE_HOT_HEADER
 from .sources.test_ham10000 import one_hot as ham_one_hot
@@ -42,13 +42,6 @@ from .sources.test_isic2019_test import gt as isic_gt
 from .sources.test_pad_ufes20 import HEADER as PAD_HEADER
 from .sources.test_pad_ufes20 import row as pad_row
 
-
-@pytest.fixture
-def server(tmp_path):
-    www = tmp_path / "www"
-    www.mkdir()
-    with LoopbackServer(www) as srv:
-        yield srv
 
 
 def png_bytes(seed: int, size: int = 8) -> bytes:

@@ -24,8 +24,8 @@ METADATA_COLUMNS = (
     "has_sewage_system", "fitspatrick", "region", "diameter_1", "diameter_2", "diagnostic", "itch",
     "grew", "hurt", "changed", "bleed", "elevation", "img_id", "biopsed",
 )
-# Bowen's disease (BOD) is released within SCC
-DIAGNOSTICS = ("ACK", "BCC", "MEL", "NEV", "SCC", "SEK")
+# the release files Bowen's disease (BOD, SCC in situ) within SCC; a metadata file that lists BOD apart is read too
+DIAGNOSTICS = ("ACK", "BCC", "MEL", "NEV", "SCC", "SEK", "BOD")
 # columns that become SOURCE_COLUMNS; every other one is kept as meta_<column>
 _USED = ("patient_id", "lesion_id", "diagnostic", "img_id")
 

@@ -16,7 +16,7 @@ DEFAULT_MAPPINGS: dict[str, dict[str, str]] = {
     # HAM10000_metadata.csv, column dx
     "ham10000": {"akiec": "AK", "bcc": "BCC", "bkl": "BKL", "df": "DF", "mel": "MEL", "nv": "NV", "vasc": "VASC"},
     # PAD-UFES-20 metadata.csv, column diagnostic; SCC includes Bowen's disease (SCC in situ)
-    "pad_ufes20": {"ACK": "AK", "BCC": "BCC", "MEL": "MEL", "NEV": "NV", "SCC": "SCC", "SEK": "BKL"},
+    "pad_ufes20": {"ACK": "AK", "BCC": "BCC", "MEL": "MEL", "NEV": "NV", "SCC": "SCC", "SEK": "BKL", "BOD": "SCC"},
     # ISIC 2019 test ground truth: the eight classes as themselves; UNK stays unmapped
     "isic2019_test": {c: c for c in ISIC_CLASSES},
 }

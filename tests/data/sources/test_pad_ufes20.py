@@ -10,6 +10,7 @@ from PIL import Image
 
 from samderm.data.sources import SOURCE_COLUMNS
 from samderm.data.sources import pad_ufes20 as pad
+from samderm.data.sources.taxonomy import DEFAULT_MAPPINGS, apply_mapping
 
 # the header of the released metadata.csv, in order
 HEADER = ("patient_id,lesion_id,smoke,drink,background_father,background_mother,age,pesticide,gender,"
@@ -119,9 +120,17 @@ def test_img_id_twice_names_file_and_both_rows(tmp_path):
 
 def test_unknown_diagnostic_names_file_and_row(tmp_path):
     png(tmp_path / "images" / "a.png")
-    write_csv(tmp_path, [row("PAT_1", "1", "MEL", "a.png"), row("PAT_2", "2", "BOD", "b.png")])
-    with pytest.raises(ValueError, match=r"metadata\.csv row 3: img_id 'b\.png' has diagnostic 'BOD'"):
+    write_csv(tmp_path, [row("PAT_1", "1", "MEL", "a.png"), row("PAT_2", "2", "MELANOMA", "b.png")])
+    with pytest.raises(ValueError, match=r"metadata\.csv row 3: img_id 'b\.png' has diagnostic 'MELANOMA'"):
         pad.read_pad_ufes20(tmp_path)
+
+
+def test_bowens_disease_listed_apart_is_read_and_maps_to_scc(tmp_path):
+    png(tmp_path / "images" / "a.png")
+    write_csv(tmp_path, [row("PAT_1", "1", "BOD", "a.png")])
+    table = pad.read_pad_ufes20(tmp_path)
+    mapped, _ = apply_mapping(table, DEFAULT_MAPPINGS["pad_ufes20"])
+    assert mapped[["original_label", "lesion_class", "mapping"]].values.tolist() == [["BOD", "SCC", "mapped"]]
 
 
 def test_ragged_row_names_file_and_row(tmp_path):

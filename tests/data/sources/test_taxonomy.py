@@ -21,7 +21,7 @@ def test_default_mappings():
     assert DEFAULT_MAPPINGS["ham10000"] == {"akiec": "AK", "bcc": "BCC", "bkl": "BKL", "df": "DF",
                                             "mel": "MEL", "nv": "NV", "vasc": "VASC"}
     assert DEFAULT_MAPPINGS["pad_ufes20"] == {"ACK": "AK", "BCC": "BCC", "MEL": "MEL", "NEV": "NV",
-                                              "SCC": "SCC", "SEK": "BKL"}
+                                              "SCC": "SCC", "SEK": "BKL", "BOD": "SCC"}
     assert DEFAULT_MAPPINGS["isic2019_test"] == {c: c for c in ISIC_CLASSES}
     assert "UNK" not in DEFAULT_MAPPINGS["isic2019_test"]
     for mapping in DEFAULT_MAPPINGS.values():
