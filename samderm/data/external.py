@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from samderm.data.labels import LabelMap
+from samderm.data.metadata import subject_metadata
 from samderm.data.near_duplicates import near_pairs_between
 from samderm.data.sources.read import mapping_of
 from samderm.data.sources.taxonomy import MAPPED, UNLABELLED, UNMAPPED, apply_mapping
@@ -59,10 +60,11 @@ def external_rows(name: str, table: pd.DataFrame, cfg: Mapping[str, Any], labels
     if split == "test" and not (table["official_split"] == "test").any():
         raise ValueError(f"data.sources.{name}.split: test, but {name} marks no image as its official test split")
     rows = []
-    for r in table.itertuples(index=False):
+    for r, record in zip(table.itertuples(index=False), table.to_dict("records")):
         group = r.patient_id if groups == "patient" and r.patient_id else r.lesion_id
         row = make_row(external_image_id(name, r.image_id), r.path, EXTERNAL, dataset=name, original_label=r.original_label,
-                  lesion_id=r.lesion_id, patient_id=r.patient_id, group_id=group)
+                       lesion_id=r.lesion_id, patient_id=r.patient_id, group_id=group,
+                       **subject_metadata(record, prefix="meta_"))
         if not r.path:
             row.update(status="rejected", reason=f"{name}: listed with label {r.original_label!r} but no image file")
         elif r.mapping == UNLABELLED:

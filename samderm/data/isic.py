@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from samderm.data.labels import ISIC_CLASSES, UNK
+from samderm.data.metadata import subject_metadata
 from samderm.data.sources.tables import one_hot, read_csv
 
 GROUND_TRUTH = "ISIC_2019_Training_GroundTruth.csv"
@@ -56,6 +57,14 @@ def read_ground_truth(path: str | Path) -> tuple[dict[str, str], dict[str, str]]
             problems[image] = f"{path.name}: image id listed {len(rows)} times (rows {rows})"
             labels.pop(image, None)
     return labels, problems
+
+
+def read_subjects(path: str | Path) -> dict[str, dict[str, str]]:
+    """image id -> its sex, age, site and Fitzpatrick type in the manifest's spelling (samderm.data.metadata),
+    from whichever of the metadata columns the file has; a repeated id keeps its first row."""
+    table = _read_csv(Path(path), ("image",), exact=False)
+    return {record["image"]: subject_metadata(record)
+            for record in table.drop_duplicates("image").to_dict("records")}
 
 
 def read_metadata(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:

@@ -18,6 +18,7 @@ from samderm.data.external import EXTERNAL, exclude_training_overlap, external_r
 from samderm.data.folders import check_disjoint, folder_image_id, scan_images
 from samderm.data.images import BadImageError, load_rgb
 from samderm.data.labels import UNK, LabelMap, label_map
+from samderm.data.metadata import METADATA_COLUMNS
 from samderm.data.near_duplicates import merged_group_counts, near_duplicate_groups, perceptual_hash
 from samderm.io import read_tsv, write_tsv
 from samderm.logs import progress
@@ -25,9 +26,10 @@ from samderm.logs import progress
 log = logging.getLogger(__name__)
 
 # group_id: the split group, lesion_id merged with near-duplicates; phash: its perceptual hash;
-# dataset, original_label, patient_id: of external test sources (data.sources), empty for the others
+# dataset, original_label, patient_id: of external test sources (data.sources), empty for the others;
+# sex, age, site, fitzpatrick: who is in the picture (samderm.data.metadata), "" where unknown
 COLUMNS = ["image_id", "path", "source", "lesion_class", "malignancy", "lesion_id", "status", "reason", "mask_path",
-           "category", "group_id", "phash", "dataset", "original_label", "patient_id"]
+           "category", "group_id", "phash", "dataset", "original_label", "patient_id", *METADATA_COLUMNS]
 # unlabeled: data.unlabeled_dir, semi-supervised only; external: data.sources, test only
 SOURCES = ("lesion", "not_skin", "ood", "unlabeled", EXTERNAL)
 TUNING_OOD_PREFIX = "ood_tune"  # image ids of data.ood_tune_dir: ood_tune__{relative path}
@@ -59,6 +61,7 @@ def lesion_rows(gt_path: Path, meta_path: Path, folder: Path, labels: LabelMap, 
     """Rows for the ISIC 2019 files, before any image is decoded."""
     classes, gt_problems = isic.read_ground_truth(gt_path)
     lesion_ids, meta_problems = isic.read_metadata(meta_path)
+    subjects = isic.read_subjects(meta_path)
     images, others = scan_images(folder)
     if others:
         log.info("%s: %d non-image file(s) not used: %s", folder, len(others), ", ".join(p.name for p in others[:10]))
@@ -73,7 +76,8 @@ def lesion_rows(gt_path: Path, meta_path: Path, folder: Path, labels: LabelMap, 
         path = files.get(image_id)
         lesion_id = lesion_ids.get(image_id, "") or f"solo_{image_id}"
         mask = masks_dir / f"{image_id}_mask.png" if masks_dir else None
-        row = _row(image_id, path, "lesion", lesion_id=lesion_id, mask_path=str(mask) if mask and mask.is_file() else "")
+        row = _row(image_id, path, "lesion", lesion_id=lesion_id, mask_path=str(mask) if mask and mask.is_file() else "",
+                   **subjects.get(image_id, {}))
         cls = classes.get(image_id)
         reason = (
             file_problems.get(image_id)

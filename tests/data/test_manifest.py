@@ -153,7 +153,7 @@ def test_written_files_follow_the_contract(isic_layout, folders, labels_cfg, tmp
     write_manifest(manifest, counts, out / "manifest.tsv", out / "rejected.tsv", out / "counts.tsv")
     assert read_tsv(out / "manifest.tsv").columns.tolist() == [
         "image_id", "path", "source", "lesion_class", "malignancy", "lesion_id", "status", "reason", "mask_path",
-        "category", "group_id", "phash", "dataset", "original_label", "patient_id"]
+        "category", "group_id", "phash", "dataset", "original_label", "patient_id", "sex", "age", "site", "fitzpatrick"]
     assert read_tsv(out / "rejected.tsv")["image_id"].tolist() == ["b"]
     assert read_tsv(out / "counts.tsv").columns.tolist() == ["source", "found", "used", "rejected", "excluded",
                                                              "near_duplicate_merges"]
