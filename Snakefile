@@ -25,6 +25,7 @@ include: "rules/figures.smk"
 include: "rules/operating_points.smk"
 include: "rules/label_efficiency.smk"
 include: "rules/external_sources.smk"
+include: "rules/subgroups.smk"
 include: "rules/predict.smk"
 
 

@@ -263,6 +263,34 @@ rule build_manifest:
         "../scripts/build_manifest.py"
 
 
+# the skin tone (individual typology angle) of every lesion and external image, once, for the subgroup tables
+rule compute_ita:
+    input:
+        manifest="results/data/manifest.tsv",
+    output:
+        table="results/data/ita.tsv",
+        figure=report(
+            "results/figures/ita.png",
+            caption="../report/ita.rst",
+            category="Subgroups",
+            labels={"figure": "skin tone (ITA) per source and class"},
+        ),
+        svg="results/figures/ita.svg",
+    log:
+        "results/logs/compute_ita.log",
+    conda:
+        "../envs/samderm.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        ring=DATA_CFG["ita"]["ring"],
+        min_skin_share=DATA_CFG["ita"]["min_skin_share"],
+    script:
+        "../scripts/compute_ita.py"
+
+
 rule make_splits:
     input:
         manifest="results/data/manifest.tsv",

@@ -91,6 +91,21 @@ if EXTERNAL:
         f"results/tables/external{ext}" for ext in TABLE_FORMATS + [".html"]
     ]
 
+# subgroups: each chosen model per subgroup, the gate per subgroup, the skin tone (ITA) of every image
+REPORT_TARGETS += [
+    *[
+        f"results/tables/{name}{ext}"
+        for name in ("subgroups", "subgroups_gate")
+        for ext in TABLE_FORMATS + [".html"]
+    ],
+    "results/tables/subgroups_runs.tsv",
+    *expand(
+        "results/figures/{name}.{ext}",
+        name=["subgroups_lesion", "subgroups_malignancy", "ita"],
+        ext=["png", "svg"],
+    ),
+]
+
 # evaluation.external: every head on the external test sources beside the internal test split
 if EVALUATED_SOURCES:
     REPORT_TARGETS += [

@@ -40,11 +40,13 @@ FORMULA = ("ITA = arctan((L* - 50) / b*) * 180 / pi (degrees) of the mean L* and
            "D65) of the skin pixels outside the lesion (skin_from: mask = outside mask_path, ring = a border ring of "
            "ring x the shorter side); categories, each (lower, upper]: very_light > 55, light (41, 55], "
            "intermediate (28, 41], tan (10, 28], brown (-30, 10], dark <= -30")
+# |mean b*| below this is b* = 0 (ITA undefined): 200x below a just-noticeable difference, 2x skimage's b* of pure grey
+B_STAR_ZERO = 0.01
 _CHUNK = 1 << 20  # pixels converted at a time: bounded memory on 24-megapixel images
 
 
 class UndefinedITAError(ValueError):
-    """The skin pixels give no ITA (none, or mean b* exactly 0); carries the reason."""
+    """The skin pixels give no ITA (none, or mean b* of 0); carries the reason."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -99,10 +101,12 @@ def mean_lab(rgb: np.ndarray, skin: np.ndarray) -> tuple[float, float]:
 
 
 def ita_from_lab(l_star: float, b_star: float) -> float:
-    """arctan((L* - 50) / b*) x 180 / pi; b* == 0 raises UndefinedITAError (the ratio has no value:
-    arctan2 would pick +-90 or 0 by convention, which is not a measurement)."""
-    if b_star == 0:
-        raise UndefinedITAError("mean b* is 0: (L* - 50) / b* is undefined")
+    """arctan((L* - 50) / b*) x 180 / pi; b* of 0 (|b*| < B_STAR_ZERO) raises UndefinedITAError:
+    the ratio has no value, and arctan2 would pick +-90 or 0 by convention, not by measurement.
+    The tolerance because skimage maps neutral grey to b* of 0.003-0.005 (white-point rounding),
+    not 0, so a grey patch would otherwise read as ITA ~ +90 (very_light)."""
+    if abs(b_star) < B_STAR_ZERO:
+        raise UndefinedITAError(f"mean b* is 0 (|{b_star:.4g}| < {B_STAR_ZERO}): (L* - 50) / b* is undefined")
     return float(np.arctan((l_star - 50.0) / b_star) * 180.0 / np.pi)
 
 
@@ -116,7 +120,7 @@ def ita_of(rgb: np.ndarray, skin: np.ndarray) -> float:
     whole-region ITA (Corbin & Marques, used on ISIC); its patch methods take the median of
     patch ITAs instead. Kinyanjui et al. 2020 and Groh et al. 2021 (Fitzpatrick17k) were not
     checked in detail here for their exact aggregation. Raises UndefinedITAError without
-    skin pixels or with mean b* exactly 0.
+    skin pixels or with mean b* of 0 (``ita_from_lab``).
     """
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -140,8 +144,8 @@ def read_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
 
 
 def _row_ita(image_id: str, path: str, mask_path: str, ring: float, min_skin_share: float) -> dict:
-    row = dict(image_id=image_id, ita=np.nan, ita_category="", skin_share=np.nan, skin_from="mask" if mask_path else "ring",
-               reason="")
+    row = dict(image_id=image_id, ita=np.nan, ita_category="", skin_share=np.nan,
+               skin_from="mask" if mask_path else "ring", reason="")
     try:
         image = load_rgb(path)
     except BadImageError as err:
@@ -168,7 +172,8 @@ def _row_ita(image_id: str, path: str, mask_path: str, ring: float, min_skin_sha
     return row
 
 
-def compute_ita(manifest: pd.DataFrame, ring: float = 0.1, min_skin_share: float = 0.05, threads: int = 1) -> pd.DataFrame:
+def compute_ita(manifest: pd.DataFrame, ring: float = 0.1, min_skin_share: float = 0.05,
+                threads: int = 1) -> pd.DataFrame:
     """One row per ok image of sources ``lesion`` and ``external``, in manifest order: ``image_id,
     ita, ita_category, skin_share, skin_from, reason``. ``ita`` (degrees, NaN where undefined)
     is of the pixels outside ``mask_path`` when the manifest gives one, else of a border ring
@@ -198,8 +203,8 @@ def compute_ita_file(manifest_path: str | Path, out_tsv: str | Path, ring: float
     valid = table[table["reason"] == ""]
     categories = valid["ita_category"].value_counts().reindex(ITA_CATEGORIES, fill_value=0)
     log.info("ITA of %d image(s): %d with a value (%d from masks, %d from the border ring), %d without",
-             len(table), len(valid), int((valid["skin_from"] == "mask").sum()), int((valid["skin_from"] == "ring").sum()),
-             len(table) - len(valid))
+             len(table), len(valid), int((valid["skin_from"] == "mask").sum()),
+             int((valid["skin_from"] == "ring").sum()), len(table) - len(valid))
     log.info("ITA categories:\n%s", categories.to_string())
     if len(valid) < len(table):
         log.info("no ITA, per reason:\n%s", table.loc[table["reason"] != "", "reason"].value_counts().to_string())

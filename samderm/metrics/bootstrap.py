@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from samderm.metrics.calibration import weighted_ece
+
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auroc")
 # what every interval built on these resamples covers, for the captions of the tables that show one
 INTERVAL_SCOPE = ("The resamples draw lesion groups of the test images only and take the mean over seeds in each "
@@ -140,3 +142,15 @@ def bootstrap_p_value(differences: np.ndarray) -> np.ndarray:
         at_most_zero = (differences <= 0).sum(axis=0) / defined
         at_least_zero = (differences >= 0).sum(axis=0) / defined
     return np.where(defined > 0, np.minimum(1.0, 2 * np.minimum(at_most_zero, at_least_zero)), np.nan)
+
+
+# what the external-source and subgroup tables report: the classification metrics and the ECE
+SIDE_METRICS = ("balanced_accuracy", "macro_f1", "auroc", "ece")
+
+
+def side_metrics(weights: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, n_bins: int) -> np.ndarray:
+    """(rows of ``weights``, len(SIDE_METRICS)): balanced accuracy, macro-F1, AUROC and ECE of each resample."""
+    classification = resampled_metrics(weights, labels, probabilities)
+    columns = {m: classification[:, METRICS.index(m)] for m in SIDE_METRICS if m in METRICS}
+    columns["ece"] = weighted_ece(weights, labels, probabilities, n_bins)
+    return np.stack([columns[m] for m in SIDE_METRICS], axis=1)

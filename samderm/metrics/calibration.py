@@ -144,3 +144,19 @@ def calibration_metrics(probabilities: np.ndarray, labels: np.ndarray, n_bins: i
         "brier": brier_score(probabilities, labels),
         "accuracy": float(np.mean(probabilities.argmax(axis=1) == labels)),
     }
+
+
+def weighted_ece(weights: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, n_bins: int) -> np.ndarray:
+    """Equal-width ECE per row of ``weights`` (resamples x images), an image of weight w counting w times:
+    ``expected_calibration_error(..., n_bins, "width")`` of the repeated rows. The bins are fixed by the
+    confidences, so ECE = sum over bins of |weighted sum of (correct - confidence)| / total weight."""
+    probabilities, labels = np.asarray(probabilities, dtype=float), np.asarray(labels, dtype=int)
+    weights = np.asarray(weights, dtype=float)
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    confidence = probabilities.max(axis=1)
+    gap = (probabilities.argmax(axis=1) == labels) - confidence
+    per_bin = np.zeros((len(labels), n_bins))
+    per_bin[np.arange(len(labels)), _bin_index(confidence, n_bins, "width")] = gap
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.abs(weights @ per_bin).sum(axis=1) / weights.sum(axis=1)

@@ -56,8 +56,8 @@ from samderm.io import read_tsv, write_tsv
 from samderm.logs import progress
 from samderm.matrix import Run
 from samderm.metrics.bootstrap import METRICS as BOOTSTRAP_METRICS
+from samderm.metrics.bootstrap import SIDE_METRICS, side_metrics
 from samderm.metrics.bootstrap import full_sample, group_weights, percentile_interval, resampled_metrics
-from samderm.metrics.calibration import _bin_index
 from samderm.metrics.operating_points import class_score, operating_points, weighted_rates
 from samderm.report.aggregate import CONFIG_KEYS, RUN_KEYS, TIDY_COLUMNS, ResultsError, run_from_dir
 from samderm.report.operating_points import TARGETS, chosen_configurations
@@ -69,12 +69,11 @@ from samderm.report.tables import HEADERS, INTERVAL_PARTS, write_table
 log = logging.getLogger(__name__)
 
 INTERNAL = "test"  # the internal split every external source is set against
-METRICS = ("balanced_accuracy", "macro_f1", "auroc", "ece")
+METRICS = SIDE_METRICS
 TASKS = ("lesion", "malignancy")  # the default tasks; add "skin" to score it too
 OPERATING_TARGETS = {"malignancy": TARGETS["malignancy"]}  # task -> its positive class
 FIGURE_METRICS = ("balanced_accuracy", "macro_f1")  # of the lesion task
 SELECTION_METRICS = ("accuracy", "balanced_accuracy", "macro_f1")  # val scores select_best may rank by
-ECE_BINNING = "width"
 SIDES = ("internal", "external", "drop")
 COUNT_COLUMNS = ["internal_images", "internal_groups", "external_images", "external_groups"]
 TABLE_COLUMNS = [*RUN_KEYS, "task", "source", "metric", *[f"{s}_{p}" for s in SIDES for p in INTERVAL_PARTS],
@@ -189,30 +188,6 @@ class Resampler:
                 weights = group_weights(groups, self.n_resamples, resample_seed(self.seed, split))
                 self._cache[key] = (groups, weights)
             return self._cache[key]
-
-
-def weighted_ece(weights: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, n_bins: int) -> np.ndarray:
-    """Equal-width ECE per row of ``weights`` (resamples x images), an image of weight w counting w times:
-    ``expected_calibration_error(..., n_bins, "width")`` of the repeated rows. The bins are fixed by the
-    confidences, so ECE = sum over bins of |weighted sum of (correct - confidence)| / total weight."""
-    probabilities, labels = np.asarray(probabilities, dtype=float), np.asarray(labels, dtype=int)
-    weights = np.asarray(weights, dtype=float)
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
-    confidence = probabilities.max(axis=1)
-    gap = (probabilities.argmax(axis=1) == labels) - confidence
-    per_bin = np.zeros((len(labels), n_bins))
-    per_bin[np.arange(len(labels)), _bin_index(confidence, n_bins, ECE_BINNING)] = gap
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.abs(weights @ per_bin).sum(axis=1) / weights.sum(axis=1)
-
-
-def side_metrics(weights: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, n_bins: int) -> np.ndarray:
-    """(rows of ``weights``, len(METRICS)): balanced accuracy, macro-F1, AUROC and ECE of each resample."""
-    classification = resampled_metrics(weights, labels, probabilities)
-    columns = {m: classification[:, BOOTSTRAP_METRICS.index(m)] for m in METRICS if m in BOOTSTRAP_METRICS}
-    columns["ece"] = weighted_ece(weights, labels, probabilities, n_bins)
-    return np.stack([columns[m] for m in METRICS], axis=1)
 
 
 @dataclass(frozen=True)

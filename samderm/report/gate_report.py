@@ -32,11 +32,11 @@ COUNTS = [REJECTED_NOT_SKIN, REJECTED_OOD, "accepted_correct"]
 TOTAL = "(all)"  # the category of a source's (or an OOD level's) total row
 
 
-def _by_dir(paths: Sequence[str | Path]) -> dict[str, Path]:
+def ood_dirs_by_run(paths: Sequence[str | Path]) -> dict[str, Path]:
     return {str(Path(p).parent): Path(p) for p in paths}
 
 
-def _read_seeds(paths: Mapping[str, Path], dirs: Sequence[str], head: str) -> pd.DataFrame:
+def read_seed_tables(paths: Mapping[str, Path], dirs: Sequence[str], head: str) -> pd.DataFrame:
     """The rows of ``head`` from one OOD file of each seed's run directory, with a `seed` column."""
     frames = []
     for d in dirs:
@@ -202,16 +202,16 @@ def report_gate(runs_tsv: str | Path, tuning_tsvs: Sequence[str | Path], end_to_
                 figures: Mapping[str, str | Path], limit: int = SHEET_LIMIT) -> None:
     """The tables ood_end_to_end and ood_class_rejection, and the figures risk_png/svg, sheet_png/svg."""
     head = gate_head(list(heads))
-    files = {name: _by_dir(paths) for name, paths in (("tuning", tuning_tsvs), ("end_to_end", end_to_end_tsvs),
+    files = {name: ood_dirs_by_run(paths) for name, paths in (("tuning", tuning_tsvs), ("end_to_end", end_to_end_tsvs),
                                                       ("class", class_tsvs), ("curves", curve_tsvs), ("images", image_tsvs))}
     [(config, dirs)] = best_ood_runs(read_runs(runs_tsv), files["end_to_end"], selection_metric, ("task",))
-    ranking = detector_ranking(_read_seeds(files["tuning"], dirs, head))
+    ranking = detector_ranking(read_seed_tables(files["tuning"], dirs, head))
     best = ranking.index[0]
-    rejection = _read_seeds(files["class"], dirs, head)
+    rejection = read_seed_tables(files["class"], dirs, head)
     classes = list(dict.fromkeys(rejection["lesion_class"]))
     where = (f"{' / '.join(str(config[k]) for k in CONFIG_KEYS)}, {len(dirs)} seed(s); {head} head's detectors, "
              f"each at its val-chosen threshold")
-    outcomes = end_to_end_table(_read_seeds(files["end_to_end"], dirs, head), ranking, classes)
+    outcomes = end_to_end_table(read_seed_tables(files["end_to_end"], dirs, head), ranking, classes)
     write_table(outcomes, Path(out_dir) / "ood_end_to_end", "The gate judged end to end: where every test image ends",
                 f"{where}. Skin head first ({REJECTED_NOT_SKIN}), then the detector ({REJECTED_OOD}: score above the "
                 "threshold), then the lesion head's class; counts are images summed over seeds, each image once per "
@@ -227,11 +227,11 @@ def report_gate(runs_tsv: str | Path, tuning_tsvs: Sequence[str | Path], end_to_
                 f"{where}. Per true class (every class of the lesion head, also those with one or no test image): "
                 f"rejected by the skin head ({REJECTED_NOT_SKIN}) and by the detector ({REJECTED_OOD}), accepted, "
                 "accepted and correctly classified; rejected_fraction = both stages together. Summed over seeds.")
-    curves = _read_seeds(files["curves"], dirs, head)
+    curves = read_seed_tables(files["curves"], dirs, head)
     risk_coverage_figure(curves, ranking, f"Lesion task, selective by OOD score ({head} head)\n{where.split(';')[0]}",
                          figures["risk_png"], figures["risk_svg"])
     first = min(dirs, key=lambda d: run_from_dir(d).seed)
-    images = _read_seeds(files["images"], [first], head)
+    images = read_seed_tables(files["images"], [first], head)
     images = images[images["detector"] == best]
     n_ood = int(_semantic_ood(images).sum())
     accepted = accepted_contact_sheet(images, read_tsv(manifest_tsv), best, n_ood,

@@ -7,9 +7,8 @@ from scipy.special import softmax
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
 from samderm.io import read_tsv, write_tsv
-from samderm.metrics.calibration import expected_calibration_error
-from samderm.report.external_sources import (METRICS, compare_sources, external_operating_points, tabulate_external_sources,
-                                     weighted_ece)
+from samderm.metrics.calibration import expected_calibration_error, weighted_ece
+from samderm.report.external_sources import METRICS, compare_sources, external_operating_points, tabulate_external_sources
 
 LESION = ["MEL", "NV", "BCC"]
 TASK_CLASSES = {"lesion": LESION, "malignancy": ["benign", "malignant"]}
