@@ -131,8 +131,10 @@ def paired_subgroups(column: str, values: Sequence[str], groups: Sequence, weigh
     (resamples x images: all the split's images, in the order of ``values``). ``score(w, mask)`` gives the
     ``metrics`` of the images ``mask`` under the weight rows ``w`` (columns: those images). Groups with fewer than
     ``min_size`` images: value and counts, no interval, ``too_small``; the worst and best group of each metric
-    are chosen by point value among the others (lowest is worst; highest for ``lower_is_better``), and the gap
-    (best - worst; worst - best when lower is better) has its interval from the same resamples."""
+    are chosen by point value among the others whose value is known (not ``unknown``: a missing value is no
+    group of people; lowest is worst; highest for ``lower_is_better``), and the gap (best - worst; worst - best
+    when lower is better) has its interval from the same resamples. Fewer than two such groups: no worst group
+    and no gap."""
     values = np.asarray(values, dtype=object)
     groups = np.asarray(groups).astype(str)
     weights = np.asarray(weights, dtype=float)
@@ -160,19 +162,16 @@ def paired_subgroups(column: str, values: Sequence[str], groups: Sequence, weigh
     gaps = []
     for k, metric in enumerate(metrics):
         sign = -1.0 if metric in lower_is_better else 1.0  # sign * value: higher is better
-        eligible = [g for g in resampled if math.isfinite(points[g][k])]
-        if not eligible:
-            gaps.append([column, metric, "", np.nan, "", np.nan, np.nan, np.nan, np.nan, 0])
+        eligible = [g for g in resampled if g != UNKNOWN and math.isfinite(points[g][k])]
+        if len(eligible) < 2:
+            gaps.append([column, metric, "", np.nan, "", np.nan, np.nan, np.nan, np.nan, len(eligible)])
             continue
         goodness = np.array([sign * points[g][k] for g in eligible])
         worst = eligible[int(np.argmin(goodness))]
-        others = [i for i, g in enumerate(eligible) if g != worst] or [0]  # all tied: the best is another group
+        others = [i for i, g in enumerate(eligible) if g != worst]  # all tied: the best is another group
         best = eligible[others[int(np.argmax(goodness[others]))]]
-        if len(eligible) < 2:
-            gap, low, high = np.nan, np.nan, np.nan
-        else:
-            gap = sign * (points[best][k] - points[worst][k])
-            low, high = percentile_interval(sign * (resampled[best][:, k] - resampled[worst][:, k]), level)
+        gap = sign * (points[best][k] - points[worst][k])
+        low, high = percentile_interval(sign * (resampled[best][:, k] - resampled[worst][:, k]), level)
         gaps.append([column, metric, worst, float(points[worst][k]), best, float(points[best][k]), float(gap),
                      float(low), float(high), len(eligible)])
     return SubgroupScores(pd.DataFrame(rows, columns=columns), pd.DataFrame(gaps, columns=GAP_COLUMNS))

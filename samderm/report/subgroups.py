@@ -155,7 +155,7 @@ def summary_note(bootstrap: Mapping, n_bins: int, metric: str, min_size: int) ->
             f"interval over {bootstrap['resamples']} resamples of the split's groups (seed {bootstrap['seed']}), "
             "PAIRED: "
             "all subgroups of a split share each resample, restricted to their images. A group of fewer than "
-            f"{min_size} images has no interval and is never the worst or best. {GAP_ROW}: per metric, the best group "
+            f"{min_size} images has no interval and is never the worst or best, nor is {UNKNOWN}. {GAP_ROW}: per metric, the best group "
             "minus the worst (by point value; for ECE, lower is better: worst minus best), its interval from the same "
             "resamples; worst: the groups a metric finds worst. ECE: top-label, "
             f"{n_bins} equal-width bins, before temperature scaling. Seed-to-seed variation is not in the intervals.")

@@ -61,7 +61,8 @@ def display_frame(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
         if part in INTERVAL_PARTS and all(f"{stem}_{p}" in table.columns for p in INTERVAL_PARTS):
             if part == "value":
                 shown[f"{HEADERS.get(stem, stem)} [interval]"] = [
-                    f"{_cell(v, digits)} [{_cell(lo, digits)}, {_cell(hi, digits)}]"
+                    _cell(v, digits) + ("" if _cell(lo, digits) == _cell(hi, digits) == "" else
+                                        f" [{_cell(lo, digits)}, {_cell(hi, digits)}]")  # no interval: none shown
                     for v, lo, hi in zip(*(table[f"{stem}_{p}"] for p in INTERVAL_PARTS))]
             continue
         if column.endswith("_mean") and f"{column[:-5]}_std" in table.columns:

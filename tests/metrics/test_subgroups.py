@@ -169,3 +169,21 @@ def test_ece_worst_is_the_highest_and_its_gap_positive():
     assert row["gap_value"] == pytest.approx(ece["off"] - ece["fine"])
     assert row["gap_low"] <= row["gap_value"] <= row["gap_high"]
     assert scores.gaps.set_index("metric").loc["balanced_accuracy", "worst_group"] == "off"
+
+
+def test_unknown_is_reported_but_never_the_worst_group_and_one_known_group_has_no_gap():
+    rng = np.random.default_rng(3)
+    n = 30
+    labels = rng.integers(0, 2, 3 * n)
+    predicted = labels.copy()
+    predicted[2 * n:] ^= 1  # the images of unknown value are all wrong
+    probabilities = np.where(predicted[:, None] == np.arange(2), 0.8, 0.2)
+    sex = np.array(["female"] * n + ["male"] * n + ["unknown"] * n, dtype=object)
+    groups = np.array([f"g{i}" for i in range(3 * n)])
+    score = classification_score(labels, probabilities, BINS)
+    scores = paired_subgroups("sex", sex, groups, group_weights(groups, 50, 0), score, METRICS, 10, LEVEL)
+    assert "unknown" in set(scores.groups["group"])  # counted, not dropped
+    assert set(scores.gaps["worst_group"]) <= {"female", "male"}
+    alone = paired_subgroups("sex", sex[n:], groups[n:], group_weights(groups[n:], 50, 0),
+                             classification_score(labels[n:], probabilities[n:], BINS), METRICS, 10, LEVEL)
+    assert (alone.gaps["worst_group"] == "").all() and alone.gaps["gap_value"].isna().all()
