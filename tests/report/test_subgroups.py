@@ -11,20 +11,11 @@ from samderm.io import read_tsv, write_tsv
 from samderm.metrics.bootstrap import group_weights
 from samderm.report.subgroups import GAP_ROW, gate_subgroups, tabulate_subgroups
 
-LESION = ["MEL", "NV", "BCC"]
-TASK_CLASSES = {"lesion": LESION, "malignancy": ["benign", "malignant"]}
+from .test_external_sources import LESION, TASK_CLASSES, part  # one predictions layout for both tables
+
 BOOTSTRAP = {"resamples": 200, "level": 0.9, "seed": 3}
 SUBGROUPS = {"columns": ["sex", "age_band", "site", "ita_category"], "age_edges": [30, 45, 60, 75], "min_size": 10}
 BINS = 5
-
-
-def part(task, split, ids, labels, probabilities):
-    classes = TASK_CLASSES[task]
-    table = pd.DataFrame({"image_id": ids, "split": split, "task": task, "label": np.asarray(classes)[labels],
-                          "predicted": np.asarray(classes)[probabilities.argmax(axis=1)]})
-    for j, c in enumerate(classes):
-        table[f"p_{c}"] = probabilities[:, j]
-    return table
 
 
 def predictions(rng, skill):
