@@ -24,7 +24,7 @@ def ita_groups(ita: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
     table = table[table["ita"].notna()].copy()
     dataset = table["dataset"].fillna("").astype(str)
     table["panel"] = np.where(table["source"] == "lesion", "lesion", "external: " + dataset.where(dataset != "", "?"))
-    table["lesion_class"] = table["lesion_class"].fillna("").replace("", "?")
+    table["lesion_class"] = table["lesion_class"].fillna("").replace("", "unmapped")  # an external class without mapping
     return table
 
 
