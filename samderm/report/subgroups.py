@@ -27,9 +27,9 @@ from samderm.metrics.subgroups import (ALL, GATE_RATES, GROUP_COLUMNS, UNKNOWN, 
                                        rejection_score, score_columns, settings, subgroup_values)
 from samderm.ood.end_to_end import REJECTED_NOT_SKIN, REJECTED_OOD, gate_head
 from samderm.ood.sets import EXTERNAL_SOURCE
-from samderm.report.aggregate import RUN_KEYS, TIDY_COLUMNS, ResultsError, read_runs, run_from_dir
+from samderm.report.aggregate import RUN_KEYS, ResultsError, read_runs, run_from_dir
 from samderm.report.external_sources import (INTERNAL, METRIC_LABELS, METRICS, TASKS, Resampler, RunPredictions,
-                                             _table, run_validation_rows, selected_runs)
+                                             selected_runs)
 from samderm.report.gate_report import ood_dirs_by_run, read_seed_tables, detector_ranking
 from samderm.report.style import colour, new_figure, save_figure, styled
 from samderm.report.summaries import TASK_ORDER, best_ood_runs
@@ -295,36 +295,31 @@ def tabulate_subgroups(prediction_paths: Sequence[str | Path], manifest_tsv: str
                        table_tsv: str | Path, summary_stem: str | Path, gate_stem: str | Path,
                        figure_pngs: Mapping[str, str | Path], bootstrap: Mapping, n_bins: int,
                        selection_metric: str, subgroups: Mapping, held_out_experiments: Collection[str] = (),
-                       figure_svgs: Mapping[str, str | Path] | None = None, runs_tsv: str | Path | None = None,
+                       figure_svgs: Mapping[str, str | Path] | None = None, runs_tsv: str | Path = "",
                        tuning_tsvs: Sequence[str | Path] = (), image_tsvs: Sequence[str | Path] = (),
                        heads: Sequence[str] = ("lesion",), tasks: Sequence[str] = TASKS,
                        threads: int = 1) -> pd.DataFrame:
     """Write the tidy table of the selected runs (``table_tsv``, ``TABLE_COLUMNS``), the summary (``summary_stem``
     .csv/.md/.tex/.html), the gate table (``gate_stem``.*; from the gate report's gate when ``image_tsvs`` are
     given) and a forest plot per task of ``figure_pngs`` (task -> png; ``figure_svgs`` alike). The runs are those
-    ``external_sources.selected_runs`` chooses on val from the predictions."""
+    ``external_sources.selected_runs`` chooses from the val rows of ``runs_tsv`` (results/tables/runs.tsv, as the
+    operating-points table does): only the chosen runs' predictions are read."""
     columns, age_edges, min_size = settings(subgroups)
     manifest = read_tsv(manifest_tsv)
     ita = read_tsv(ita_tsv) if ita_tsv else None
     values = subgroup_values(manifest, ita, columns, age_edges)
     resampler = Resampler(manifest, bootstrap["resamples"], bootstrap["seed"], str(manifest_tsv))
     paths = {Path(p): run_from_dir(Path(p).parent).as_dict() for p in prediction_paths}
-
-    def read(path: Path) -> RunPredictions:
-        return RunPredictions.of(paths[path], read_tsv(path))
-
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:  # pass 1: val scores of every run
-        val_rows = [row for run in progress(pool.map(read, paths), total=len(paths), desc="subgroups val", unit="run")
-                    for row in run_validation_rows(run, tasks)]
-    selected = selected_runs(_table(val_rows, TIDY_COLUMNS), selection_metric, held_out_experiments)
+    tidy = read_runs(runs_tsv)
+    selected = selected_runs(tidy[tidy["task"].isin(tasks)], selection_metric, held_out_experiments)
     wanted = {}
     for row in selected.to_dict("records"):
         key = tuple(row[k] for k in RUN_KEYS)
         wanted.setdefault(key, []).append(row["task"])
     by_key = {tuple(v[k] for k in RUN_KEYS): p for p, v in paths.items()}
 
-    def score(key: tuple) -> pd.DataFrame:  # pass 2: the selected runs' subgroups
-        run = read(by_key[key])
+    def score(key: tuple) -> pd.DataFrame:
+        run = RunPredictions.of(paths[by_key[key]], read_tsv(by_key[key]))
         return run_subgroup_rows(run, wanted[key], values, resampler, columns, age_edges, min_size, n_bins,
                                  bootstrap["level"])
 
@@ -340,8 +335,6 @@ def tabulate_subgroups(prediction_paths: Sequence[str | Path], manifest_tsv: str
 
     gate, run, head, detector = pd.DataFrame(columns=GATE_COLUMNS), None, "", ""
     if image_tsvs:
-        if runs_tsv is None:
-            raise ResultsError("tabulate_subgroups: the gate needs runs.tsv to choose its run")
         images, run, head, detector = gate_images(runs_tsv, tuning_tsvs, image_tsvs, heads, selection_metric)
         rows = gate_subgroups(images, manifest, ita, subgroups, bootstrap)
         gate = rows.assign(**run.as_dict(), head=head, detector=detector)[GATE_COLUMNS]
@@ -351,6 +344,6 @@ def tabulate_subgroups(prediction_paths: Sequence[str | Path], manifest_tsv: str
                                                                                       min_size))
     for task, png in figure_pngs.items():
         forest_figure(table, task, png, (figure_svgs or {}).get(task))
-    log.info("subgroups: %d runs read, %d selected (task, run) pairs, %d rows -> %s; gate %s", len(paths),
-             len(selected), len(table), table_tsv, f"{run.path} {head}/{detector}" if run else "none")
+    log.info("subgroups: %d of %d runs read (chosen on val in runs.tsv: %d (task, run) pairs), %d rows -> %s; "
+             "gate %s", len(wanted), len(paths), len(selected), len(table), table_tsv, f"{run.path} {head}/{detector}" if run else "none")
     return table

@@ -9,6 +9,8 @@ from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from samderm.io import read_tsv, write_tsv
 from samderm.metrics.bootstrap import group_weights
+from samderm.report.aggregate import run_from_dir
+from samderm.report.external_sources import validation_table
 from samderm.report.subgroups import GAP_ROW, gate_subgroups, tabulate_subgroups
 
 from .test_external_sources import LESION, TASK_CLASSES, part  # one predictions layout for both tables
@@ -54,13 +56,16 @@ def write_study(tmp_path):
     """Two encoders with one configuration of two seeds each; the val-best configuration per encoder is read at its
     first seed."""
     rng = np.random.default_rng(0)
-    paths = []
+    paths, runs = [], []
     for encoder, skill in (("enc_a", 2.0), ("enc_b", 1.0)):
         for seed in (0, 1):
             d = tmp_path / "results" / "runs" / "exp1" / "wce" / "mlp" / "full" / f"{encoder}-cls-r224" / f"seed{seed}"
             d.mkdir(parents=True)
-            write_tsv(predictions(rng, skill), d / "predictions.tsv")
+            frame = predictions(rng, skill)
+            write_tsv(frame, d / "predictions.tsv")
             paths.append(d / "predictions.tsv")
+            runs.append((run_from_dir(d).as_dict(), frame))
+    write_tsv(validation_table(runs), tmp_path / "runs.tsv")  # runs.tsv's val rows: the selection reads them
     frame = manifest()
     write_tsv(frame, tmp_path / "manifest.tsv")
     write_tsv(ita_table(frame["image_id"].tolist()), tmp_path / "ita.tsv")
@@ -73,7 +78,8 @@ def test_tabulate_subgroups_writes_the_tables_of_the_selected_runs(tmp_path):
     figures = {t: out / f"subgroups_{t}.png" for t in ("lesion", "malignancy")}
     table = tabulate_subgroups(paths, tmp_path / "manifest.tsv", tmp_path / "ita.tsv", out / "subgroups_runs.tsv",
                                out / "subgroups", out / "subgroups_gate", figures, BOOTSTRAP, BINS, "macro_f1",
-                               SUBGROUPS, figure_svgs={t: p.with_suffix(".svg") for t, p in figures.items()})
+                               SUBGROUPS, figure_svgs={t: p.with_suffix(".svg") for t, p in figures.items()},
+                               runs_tsv=tmp_path / "runs.tsv")
     for name in ("subgroups_runs.tsv", "subgroups.md", "subgroups.csv", "subgroups.tex", "subgroups.html",
                  "subgroups_gate.md", "subgroups_lesion.png", "subgroups_malignancy.svg"):
         assert (out / name).exists(), name
