@@ -1,7 +1,9 @@
-"""Small file helpers shared by every step: atomic writes and TSV tables."""
+"""Small file helpers shared by every step: atomic writes, TSV tables, and the size and sha256
+recorded when a file is written and checked when it is read."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -48,3 +50,54 @@ def write_json(obj: Any, path: str | Path) -> None:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+class CorruptFileError(ValueError):
+    """A file whose size or sha256 is not what its writer recorded, or that has no record; the message
+    names the file and how to rebuild it."""
+
+
+def file_digest(path: str | Path) -> dict:
+    """{"bytes": size, "sha256": hex digest} of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+        return {"bytes": os.fstat(fh.fileno()).st_size, "sha256": digest.hexdigest()}
+
+
+def digest_sidecar(path: str | Path) -> Path:
+    """Where a file without a settings file of its own keeps its size and sha256: ``{path}.sha256``."""
+    return Path(f"{path}.sha256")
+
+
+def read_digest(record: str | Path) -> dict | None:
+    """The digest a sidecar holds; None when it is missing or unreadable (the file then has no record)."""
+    try:
+        digest = read_json(record)
+    except (OSError, ValueError):
+        return None
+    return digest if isinstance(digest, dict) else None
+
+
+def check_digest(path: str | Path, recorded: dict | None, record: str | Path, rebuild: str | None = None,
+                 error: type[Exception] = CorruptFileError) -> None:
+    """Raise ``error`` unless ``path`` has the size and sha256 ``recorded`` (kept in the file ``record``) at write
+    time: a file truncated or overwritten (e.g. on a full disk) is refused, never read. ``rebuild`` ends the
+    message; by default it says how a study rebuilds one of its declared outputs."""
+    if rebuild is None:
+        rebuild = ("Rebuild it: delete it and run the study again with the same snakemake command (Snakemake "
+                   "then reruns the job that writes it and every job downstream), "
+                   f"e.g. rm {path} && snakemake --profile slurm")
+    if not isinstance(recorded, dict) or not {"bytes", "sha256"} <= recorded.keys():
+        raise error(f"{path} has no recorded checksum in {record} (written before samderm recorded checksums, or "
+                    f"the record was removed or damaged); a file that cannot be checked is never used. {rebuild}")
+    size = os.path.getsize(path)
+    if size != recorded["bytes"]:
+        found = f"{size:,} bytes, but {recorded['bytes']:,} were written"
+    elif (sha256 := file_digest(path)["sha256"]) != recorded["sha256"]:
+        found = f"its {size:,} bytes have sha256 {sha256[:12]}..., but {recorded['sha256'][:12]}... was written"
+    else:
+        return
+    raise error(f"{path} is damaged: {found} (size and sha256 recorded in {record}); a truncated or overwritten "
+                f"file is never used. {rebuild}")

@@ -10,6 +10,8 @@ from typing import IO, Iterable, TypeVar
 
 from tqdm import tqdm
 
+from samderm.fault_injection import hold_memory_ballast
+
 T = TypeVar("T")
 _log_stream: IO[str] | None = None
 
@@ -31,6 +33,7 @@ def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO)
     logging.captureWarnings(True)
     warnings.simplefilter("default")
     sys.excepthook = _log_uncaught  # a failing job's traceback lands in its log, not only on stderr
+    hold_memory_ballast(log_path)
     return logging.getLogger("samderm")
 
 

@@ -20,7 +20,7 @@ from samderm.features.shards import ShardDir
 from samderm.features.spec import resolve_encoder
 from samderm.features.runtime import make_loader, package_versions, resolve_device
 from samderm.features.viewsets import store_views
-from samderm.io import read_json, read_tsv, write_json, write_tsv
+from samderm.io import check_digest, file_digest, read_json, read_tsv, write_json, write_tsv
 from samderm.logs import progress
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,8 @@ MASK_COLUMNS = ["view_id", "width", "height", "mask_pixels", "left", "top", "rig
 def segment_lesions(out_dir: str | Path, manifest: str | Path, viewset: str, mask_source: str,
                     segmenter: str, segmenter_cfg: dict, resolution: int, features_cfg: dict,
                     views: str | Path | None = None, threads: int = 1) -> dict:
-    """Write ``out_dir``/masks.tsv (one extent per view, store order) and settings.json."""
+    """Write ``out_dir``/masks.tsv (one extent per view, store order) and settings.json (with masks.tsv's
+    size and sha256 under "files")."""
     if mask_source not in ("auto", "files", "sam2"):
         raise ValueError(f"features.crop.mask_source {mask_source!r}: use auto, files or sam2")
     out_dir = Path(out_dir)
@@ -84,18 +85,22 @@ def segment_lesions(out_dir: str | Path, manifest: str | Path, viewset: str, mas
     out_dir.mkdir(parents=True, exist_ok=True)
     write_tsv(masks, out_dir / "masks.tsv")
     settings.update(n_views=len(ids), mask_sources=dict(Counter(masks["mask_source"])))
-    write_json(settings, out_dir / "settings.json")
+    write_json({**settings, "files": {"masks.tsv": file_digest(out_dir / "masks.tsv")}}, out_dir / "settings.json")
     shards.remove()
     log.info("wrote %s: %d views, masks %s", out_dir, len(ids), settings["mask_sources"])
     return settings
 
 
 def read_masks(mask_dir: str | Path, view_ids: list[str]) -> tuple[pd.DataFrame, dict]:
-    """The extents of ``view_ids`` (in that order) from a mask store, and its settings."""
+    """The extents of ``view_ids`` (in that order) from a mask store, checked against the size and sha256
+    recorded when it was written, and its settings (less that record)."""
     mask_dir = Path(mask_dir)
+    settings = read_json(mask_dir / "settings.json")
+    files = settings.pop("files", {})
+    check_digest(mask_dir / "masks.tsv", files.get("masks.tsv"), mask_dir / "settings.json")
     masks = read_tsv(mask_dir / "masks.tsv")
     if masks["view_id"].tolist() != list(view_ids):
         missing = sorted(set(view_ids) - set(masks["view_id"]))
         raise ValueError(f"{mask_dir / 'masks.tsv'} does not hold this store's views in its order"
                          + (f" (missing e.g. {missing[:5]})" if missing else ""))
-    return masks, read_json(mask_dir / "settings.json")
+    return masks, settings

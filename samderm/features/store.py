@@ -1,5 +1,6 @@
 """The feature store: features.npy (N x D, memory-mappable), index.tsv (view_id per row),
-settings.json; written once from shards, read by every later step."""
+settings.json (with both files' size and sha256 under "files"); written once from shards, read
+(and checked against those digests) by every later step."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from samderm.io import atomic_path, read_json, read_tsv, write_json, write_tsv
+from samderm.io import atomic_path, check_digest, file_digest, read_json, read_tsv, write_json, write_tsv
 
 STORE_FILES = ("features.npy", "index.tsv", "settings.json")
+CHECKED_FILES = ("features.npy", "index.tsv")  # their size and sha256 are in settings.json, written last
 MASK_FILES = ("masks.tsv", "settings.json")  # a lesion-mask store (samderm.features.masks)
 FORMAT = "samderm-features/1"
 
@@ -21,11 +23,16 @@ class StoreError(ValueError):
 
 
 def read_store(store_dir: str | Path) -> tuple[list[str], np.ndarray, dict]:
-    """One store: (view ids, memory-mapped features, settings), checked for consistency."""
+    """One store: (view ids, memory-mapped features, settings), each file checked against the size and
+    sha256 recorded when it was written, and the rows against the index."""
     store_dir = Path(store_dir)
     missing = [name for name in STORE_FILES if not (store_dir / name).is_file()]
     if missing:
         raise StoreError(f"feature store {store_dir} is incomplete: missing {', '.join(missing)}")
+    settings = read_json(store_dir / "settings.json")
+    for name in CHECKED_FILES:
+        check_digest(store_dir / name, settings.get("files", {}).get(name), store_dir / "settings.json",
+                     error=StoreError)
     index = read_tsv(store_dir / "index.tsv")
     if "view_id" not in index.columns:
         raise StoreError(f"{store_dir / 'index.tsv'}: no view_id column (columns: {list(index.columns)})")
@@ -36,7 +43,7 @@ def read_store(store_dir: str | Path) -> tuple[list[str], np.ndarray, dict]:
             f"{store_dir / 'features.npy'}: shape {features.shape} does not match "
             f"{len(view_ids)} rows of {store_dir / 'index.tsv'}"
         )
-    return view_ids, features, read_json(store_dir / "settings.json")
+    return view_ids, features, settings
 
 
 def load_features(store_dirs: str | Path | Sequence[str | Path]) -> tuple[list[str], np.ndarray]:
@@ -74,7 +81,7 @@ def write_store(
     settings: dict,
 ) -> None:
     """Write row blocks (e.g. shards, read one at a time) into features.npy without holding
-    them all in memory; every file is written atomically, settings.json last."""
+    them all in memory; every file is written atomically, settings.json last with the others' digests."""
     store_dir = Path(store_dir)
     with atomic_path(store_dir / "features.npy") as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=(len(view_ids), dim))
@@ -89,4 +96,5 @@ def write_store(
         out.flush()
         del out
     write_tsv(pd.DataFrame({"view_id": list(view_ids)}), store_dir / "index.tsv")
-    write_json({"format": FORMAT, **settings}, store_dir / "settings.json")
+    files = {name: file_digest(store_dir / name) for name in CHECKED_FILES}
+    write_json({"format": FORMAT, **settings, "files": files}, store_dir / "settings.json")

@@ -1,5 +1,6 @@
 """The model bundle (results/models/): bundle.json (format samderm-bundle/1), the heads' model.pt
-files and the gate's fit rows, everything ``predict`` needs without the study's other outputs.
+files and the gate's fit rows, everything ``predict`` needs without the study's other outputs; bundle.json
+records each file's size and sha256, and a file that differs is refused, never loaded.
 
 The OOD detector is stored as the rows it was fit on (features and labels, weights_only-loadable)
 and refit on load with its val-chosen hyper-parameters: every detector's fit is deterministic, so
@@ -21,7 +22,7 @@ import torch
 from samderm.features.checkpoint import CheckpointError, verify_sha256
 from samderm.heads import HeadModel, load_head
 from samderm.metrics.calibration import AT_SEARCH_BOUND, FITTED, VAL_ERROR_FREE
-from samderm.io import atomic_path, read_json, write_json
+from samderm.io import atomic_path, check_digest, file_digest, read_json, write_json
 from samderm.ood import DETECTORS
 from samderm.ood.logits import LogitDetector
 from samderm.ood.readout import HeadReadout
@@ -113,7 +114,8 @@ class GateSpec:
 def write_bundle(out_dir: str | Path, heads: Mapping[str, HeadSpec], gate: GateSpec, feature_sets: Mapping[str, dict],
                  features: dict, segmenter: dict | None, malignancy_of_class: Mapping[str, str],
                  config_hash: str, extra: Mapping[str, Any] | None = None) -> dict:
-    """Copy the heads in, save the gate's fit rows, write bundle.json; returns its content.
+    """Copy the heads in, save the gate's fit rows, write bundle.json (with their sizes and sha256s under
+    "files"); returns its content.
     ``feature_sets``: {feature_set_key: encoder, encoder_config, pooling, resolution, crop,
     checkpoint_sha256, random_weights, licence, gated}; ``features``: batch_size, dtype, crop settings."""
     out = Path(out_dir)
@@ -127,6 +129,7 @@ def write_bundle(out_dir: str | Path, heads: Mapping[str, HeadSpec], gate: GateS
         tasks[task] = {"model": f"heads/{task}.pt", "classes": head.tasks[task], "run": spec.run,
                        "feature_set": feature_set_key(spec.feature_set), "temperature": spec.temperature,
                        "temperature_status": spec.status, "selection": spec.selection}
+    load_head(gate.model)  # its size and sha256 checked before copying it
     shutil.copyfile(gate.model, out / "heads" / "gate.pt")
     if needs_fit_rows(gate.detector_class):
         rows = {"features": torch.from_numpy(np.array(gate.fit_features, np.float32)),  # a copy: stores are read-only maps
@@ -134,7 +137,8 @@ def write_bundle(out_dir: str | Path, heads: Mapping[str, HeadSpec], gate: GateS
     else:
         rows = {"features": torch.zeros(0, 0), "labels": torch.zeros(0, dtype=torch.int64)}
     with atomic_path(out / "gate_fit.pt") as tmp:
-        torch.save({"format": GATE_FIT_FORMAT, **rows}, tmp)
+        with open(tmp, "wb") as fh:  # a file object: the same bytes on every write (see save_head)
+            torch.save({"format": GATE_FIT_FORMAT, **rows}, fh)
     content = {
         "format": FORMAT,
         "config_sha256": config_hash,
@@ -149,6 +153,8 @@ def write_bundle(out_dir: str | Path, heads: Mapping[str, HeadSpec], gate: GateS
         "malignancy_of_class": dict(malignancy_of_class),
         **(extra or {}),
     }
+    loaded = [spec["model"] for spec in tasks.values()] + ["heads/gate.pt", "gate_fit.pt"]
+    content["files"] = {name: file_digest(out / name) for name in loaded}
     write_json(content, out / BUNDLE_FILE)
     log.info("wrote %s: heads %s, gate %s/%s at %.4g", out / BUNDLE_FILE,
              {t: feature_set_key(s.feature_set) for t, s in heads.items()}, gate.head, gate.detector, gate.threshold)
@@ -170,7 +176,8 @@ class Bundle:
 
 
 def load_bundle(bundle_dir: str | Path, checkpoints: Mapping[str, str | Path] | None = None) -> Bundle:
-    """Read a bundle, check every encoder file against its recorded sha256 and refit the gate.
+    """Read a bundle, check its files against the sizes and sha256s of bundle.json and every encoder file against
+    its sha256, and refit the gate.
     ``checkpoints``: {encoder name: file} for encoders whose recorded path is not reachable from here."""
     root = Path(bundle_dir)
     path = root / BUNDLE_FILE
@@ -179,10 +186,18 @@ def load_bundle(bundle_dir: str | Path, checkpoints: Mapping[str, str | Path] | 
     content = read_json(path)
     if content.get("format") != FORMAT:
         raise BundleError(f"{path}: format {content.get('format')!r}, this samderm reads {FORMAT!r}")
-    heads = {task: load_head(root / spec["model"]) for task, spec in content["tasks"].items()}
+    rebuild = (f"Rebuild the bundle: delete {path} and run the study again with the same snakemake command "
+               f"(Snakemake then reruns bundle_models), e.g. rm {path} && snakemake --profile slurm; "
+               "or copy the bundle again from the study that wrote it")
+
+    def checked(name: str) -> Path:  # every file it loads has the size and sha256 bundle.json recorded
+        check_digest(root / name, content.get("files", {}).get(name), path, rebuild, error=BundleError)
+        return root / name
+
+    heads = {task: load_head(checked(spec["model"]), verified=True) for task, spec in content["tasks"].items()}
     gate_spec = content["gate"]
-    gate_model = load_head(root / gate_spec["model"])
-    fit = torch.load(root / gate_spec["fit_rows"], map_location="cpu", weights_only=True)
+    gate_model = load_head(checked(gate_spec["model"]), verified=True)
+    fit = torch.load(checked(gate_spec["fit_rows"]), map_location="cpu", weights_only=True)
     if fit.get("format") != GATE_FIT_FORMAT:
         raise BundleError(f"{root / gate_spec['fit_rows']}: not the gate's fit rows ({GATE_FIT_FORMAT})")
     detector = DETECTORS[gate_spec.get("base_detector", gate_spec["detector"])](**gate_params(gate_spec)).fit(

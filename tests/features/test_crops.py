@@ -13,10 +13,11 @@ from samderm.data.augment import render_view
 from samderm.features.crops import CentrePromptSegmenter, CropSettings, lesion_box
 from samderm.features.encoder import PooledEncoder
 from samderm.features.extract import extract_feature_store
-from samderm.features.masks import segment_lesions
+from samderm.features.masks import read_masks, segment_lesions
 from samderm.features.preprocess import preprocess
-from samderm.io import read_tsv, write_tsv
+from samderm.io import CorruptFileError, file_digest, read_tsv, write_tsv
 from samderm.features.store import read_store
+from tests.damage import DAMAGE, damage
 
 from .conftest import RESOLUTION, features_cfg
 
@@ -108,6 +109,29 @@ def test_files_mode_names_views_without_masks(dataset, tmp_path):
     with pytest.raises(ValueError, match=r"1 view\(s\) have no mask_path .*\['img003'\]"):
         segment_lesions(tmp_path / "m", dataset["manifest"], "images", "files", "tiny", {"checkpoint": None},
                         RESOLUTION, cfg)
+
+
+@pytest.mark.parametrize("how", [*DAMAGE, "unrecorded"])
+def test_a_damaged_or_unrecorded_mask_store_is_refused_naming_it_and_the_rebuild(dataset, tmp_path, how):
+    cfg = features_cfg(crop={**features_cfg()["crop"], "mask_source": "files"})
+    mask_dir = tmp_path / "masks" / "images"
+    segment_lesions(mask_dir, dataset["manifest"], "images", "files", "tiny", {"checkpoint": None}, RESOLUTION, cfg)
+    written, path = json.loads((mask_dir / "settings.json").read_text()), mask_dir / "masks.tsv"
+    assert written["files"] == {"masks.tsv": file_digest(path)}
+    ids = read_tsv(path)["view_id"].tolist()
+    masks, settings = read_masks(mask_dir, ids)  # untouched: it reads, its settings less the record
+    assert masks.equals(read_tsv(path)) and settings == {k: v for k, v in written.items() if k != "files"}
+
+    if how == "unrecorded":
+        (mask_dir / "settings.json").write_text(json.dumps({**written, "files": {}}))
+    else:
+        damage(path, how)
+    with pytest.raises(CorruptFileError) as refused:
+        read_masks(mask_dir, ids)
+    said = "has no recorded checksum in" if how == "unrecorded" else "is damaged: "
+    assert f"{path} {said}" in str(refused.value) and str(mask_dir / "settings.json") in str(refused.value)
+    assert "Rebuild it: delete it and run the study again" in str(refused.value)
+    assert f"rm {path} && snakemake --profile slurm" in str(refused.value)
 
 
 def test_sam2_centre_prompt_crops_reconcile(dataset, tmp_path):

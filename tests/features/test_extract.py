@@ -21,7 +21,8 @@ from samderm.features.encoder import PooledEncoder
 from samderm.features.extract import extract_feature_store, resolve_device
 from samderm.features.preprocess import preprocess
 from samderm.features.store import load_features, read_store
-from samderm.io import read_tsv, write_tsv
+from samderm.io import digest_sidecar, read_tsv, write_tsv
+from tests.damage import damage
 
 from .conftest import RESOLUTION, features_cfg, make_dataset
 
@@ -102,32 +103,58 @@ extract_feature_store(args["store"], args["manifest"], args["fs"], args["cfg"], 
 """
 
 
-def test_rerun_after_sigkill_computes_only_missing_shards_and_matches(tmp_path, caplog):
+def killed_extraction(tmp_path, at_least: int) -> dict:
+    """An extraction of 16 views in 8 shards SIGKILLed once ``at_least`` shards are saved, and what it was given."""
     data = make_dataset(tmp_path / "data", n=16, with_masks=False)
     fs = {**FULL, "resolution": 128, "viewset": "images"}
     cfg = features_cfg(shard_size=2, batch_size=2, num_workers=1)
-    killed, clean = tmp_path / "killed" / "images", tmp_path / "clean" / "images"
+    killed = tmp_path / "killed" / "images"
     shards = killed.parent / "images.shards"
     args = json.dumps({"store": str(killed), "manifest": str(data["manifest"]), "fs": fs, "cfg": cfg})
     proc = subprocess.Popen([sys.executable, "-c", RUN, args], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while len(list(shards.glob("*.features.npz"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        while (len(list(shards.glob("*.features.npz"))) < at_least and proc.poll() is None
+               and time.monotonic() < deadline):
             time.sleep(0.005)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the extraction and its DataLoader worker
         proc.wait()
     done = len(list(shards.glob("*.features.npz")))
-    assert 2 <= done < 8, f"kill landed after {done} of 8 shards"
+    assert at_least <= done < 8, f"kill landed after {done} of 8 shards"
     assert not (killed / "features.npy").exists()
+    return {"manifest": data["manifest"], "fs": fs, "cfg": cfg, "store": killed, "shards": shards, "done": done}
 
+
+def resume_and_compare(tmp_path, run: dict, caplog) -> None:
+    """Resume the killed extraction, then check it equals one never interrupted."""
     with caplog.at_level(logging.INFO):
-        extract_feature_store(killed, data["manifest"], fs, cfg, {"checkpoint": None})
-    assert f"encoder: {8 - done} of 8 shards to compute" in caplog.text
-    extract_feature_store(clean, data["manifest"], fs, cfg, {"checkpoint": None})
-    assert (killed / "features.npy").read_bytes() == (clean / "features.npy").read_bytes()
-    assert (killed / "index.tsv").read_bytes() == (clean / "index.tsv").read_bytes()
+        extract_feature_store(run["store"], run["manifest"], run["fs"], run["cfg"], {"checkpoint": None})
+    clean = tmp_path / "clean" / "images"
+    extract_feature_store(clean, run["manifest"], run["fs"], run["cfg"], {"checkpoint": None})
+    for name in ("features.npy", "index.tsv"):
+        assert (run["store"] / name).read_bytes() == (clean / name).read_bytes()
+
+
+def test_rerun_after_sigkill_computes_only_missing_shards_and_matches(tmp_path, caplog):
+    run = killed_extraction(tmp_path, at_least=2)
+    resume_and_compare(tmp_path, run, caplog)
+    assert f"encoder: {8 - run['done']} of 8 shards to compute" in caplog.text
+
+
+def test_a_damaged_or_unrecorded_shard_is_named_and_computed_again_alone(tmp_path, caplog):
+    run = killed_extraction(tmp_path, at_least=5)  # 3 damaged, 2 or more reused
+    saved = sorted(run["shards"].glob("*.features.npz"))
+    damage(saved[0], "truncated")
+    damage(saved[1], "zeroed")
+    digest_sidecar(saved[2]).unlink()
+    resume_and_compare(tmp_path, run, caplog)
+    assert f"encoder: {8 - run['done'] + 3} of 8 shards to compute" in caplog.text  # the missing ones and these 3
+    warnings = [r.getMessage() for r in caplog.records if r.name == "samderm.features.shards"]
+    assert [w.split(" ")[:2] for w in warnings] == [[str(saved[0]), "is"], [str(saved[1]), "is"], [str(saved[2]), "has"]]
+    assert all("This run computes the shard again." in w for w in warnings)
+    assert f"{saved[0]} is damaged: " in warnings[0] and f"{saved[2]} has no recorded checksum" in warnings[2]
 
 
 @pytest.mark.gpu

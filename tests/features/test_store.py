@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from samderm.features.store import StoreError, load_features, write_store
+from samderm.features.store import StoreError, load_features, read_store, write_store
+from samderm.io import file_digest
+from tests.damage import DAMAGE, damage
 
 
 def _store(tmp_path, name, ids, rows, dtype="float32"):
@@ -33,9 +37,19 @@ def test_incomplete_store_is_named(tmp_path):
         load_features([store])
 
 
+def _record(store, name, digest):
+    """Put ``digest`` (None: no record) for ``name`` in the store's settings.json, as written by write_store."""
+    settings = json.loads((store / "settings.json").read_text())
+    settings["files"][name] = digest
+    if digest is None:
+        del settings["files"][name]
+    (store / "settings.json").write_text(json.dumps(settings))
+
+
 def test_rows_must_match_index(tmp_path):
     store = _store(tmp_path, "images", ["x", "y"], np.zeros((2, 2)))
     np.save(store / "features.npy", np.zeros((3, 2), np.float32))
+    _record(store, "features.npy", file_digest(store / "features.npy"))  # consistent digests, inconsistent rows
     with pytest.raises(StoreError, match="does not match 2 rows"):
         load_features(store)
 
@@ -64,3 +78,28 @@ def test_write_store_refuses_row_count_mismatch(tmp_path):
     with pytest.raises(StoreError, match="blocks hold 1 rows, expected 2"):
         write_store(tmp_path / "s", ["a", "b"], [np.zeros((1, 2))], 2, "float32", {})
     assert not (tmp_path / "s" / "features.npy").exists()
+
+
+@pytest.mark.parametrize("how", [*DAMAGE, "unrecorded"])
+@pytest.mark.parametrize("name", ["features.npy", "index.tsv"])
+def test_a_damaged_or_unrecorded_store_file_is_refused_naming_it_and_the_rebuild(tmp_path, name, how):
+    rows = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    ids = [f"view{i:03d}" for i in range(40)]
+    store = _store(tmp_path, "images", ids, rows)
+    settings = json.loads((store / "settings.json").read_text())
+    assert settings["files"][name] == file_digest(store / name)
+    read_ids, features = load_features(store)  # untouched: it reads, the same numbers
+    assert read_ids == ids and np.array_equal(features, rows)
+
+    _record(store, name, None) if how == "unrecorded" else damage(store / name, how)
+    for read in (load_features, read_store):
+        with pytest.raises(StoreError) as refused:
+            read(store)
+        message = str(refused.value)
+        said = "has no recorded checksum" if how == "unrecorded" else "is damaged: "
+        assert f"{store / name} {said}" in message and f" in {store / 'settings.json'}" in message
+        assert "Rebuild it: delete it and run the study again with the same snakemake command" in message
+        assert f"rm {store / name} && snakemake --profile slurm" in message
+    if how == "truncated":
+        half = settings["files"][name]["bytes"] // 2
+        assert f"is damaged: {half:,} bytes, but {settings['files'][name]['bytes']:,} were written" in message

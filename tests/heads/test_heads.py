@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from samderm.heads import FORMAT, HeadModel, load_head, save_head
+from samderm.io import CorruptFileError, digest_sidecar, file_digest, read_json, write_json
+from tests.damage import DAMAGE, damage
 
 TASKS = {"skin": ["not_skin", "skin"], "lesion": ["MEL", "NV", "BCC"], "malignancy": ["benign", "malignant"]}
 
@@ -60,10 +62,37 @@ def test_model_pt_round_trip_with_weights_only(tmp_path, arch, cosine):
         assert torch.equal(loaded(x)[task], logits)
 
 
+def test_the_same_head_saved_twice_gives_the_same_bytes(tmp_path):
+    """model.pt is byte-reproducible (a rerun of a study writes identical files), though each
+    write goes through a temporary file of a random name."""
+    model = make("parallel", None)
+    save_head(model, tmp_path / "a/model.pt")
+    save_head(model, tmp_path / "b/model.pt")
+    assert (tmp_path / "a/model.pt").read_bytes() == (tmp_path / "b/model.pt").read_bytes()
+
+
 def test_load_head_refuses_other_files(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    write_json(file_digest(tmp_path / "other.pt"), digest_sidecar(tmp_path / "other.pt"))  # intact, not a head
     with pytest.raises(ValueError, match="other.pt: not a samderm head"):
         load_head(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("how", [*DAMAGE, "unrecorded"])
+def test_a_damaged_or_unrecorded_model_pt_is_refused_naming_it_and_the_rebuild(tmp_path, how):
+    model, path = make("multihead"), tmp_path / "run" / "model.pt"
+    save_head(model, path)
+    assert read_json(tmp_path / "run" / "model.pt.sha256") == file_digest(path)
+    x = torch.randn(5, 6)
+    assert all(torch.equal(load_head(path)(x)[t], logits) for t, logits in model(x).items())  # untouched: the same
+
+    digest_sidecar(path).unlink() if how == "unrecorded" else damage(path, how)
+    with pytest.raises(CorruptFileError) as refused:
+        load_head(path)
+    said = "has no recorded checksum in" if how == "unrecorded" else "is damaged: "
+    assert f"{path} {said}" in str(refused.value) and f"{path}.sha256" in str(refused.value)
+    assert "Rebuild it: delete it and run the study again" in str(refused.value)
+    assert f"rm {path} && snakemake --profile slurm" in str(refused.value)
 
 
 def test_unknown_architecture_is_named():

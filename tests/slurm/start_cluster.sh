@@ -37,14 +37,23 @@ ClusterName=samderm-test
 SlurmctldHost=$host
 SlurmUser=root
 AuthType=auth/munge
+# a requeued job waits out the credential lifetime before it starts again: 120 s by default,
+# 20 s here so the fault tests (tests/slurm/test_slurm_faults.py) stay short
+AuthInfo=cred_expire=20
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
+# memory is enforced as on a real cluster: a job whose processes use more than it asked for is
+# killed (state OUT_OF_MEMORY), polled every second (no cgroups in a container)
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
+JobAcctGatherParams=OverMemoryKill
 GresTypes=gpu
-ReturnToService=2
+# a node an admin sets DOWN stays down until RESUMEd (as on a real cluster); one that stopped
+# answering comes back by itself
+ReturnToService=1
 SlurmdParameters=config_overrides
 # the executor plugin polls squeue (no accounting here): finished jobs must stay visible
 # (>= 120 s); an hour, so the tests can still read what a finished job asked for

@@ -6,53 +6,16 @@ it has CPUs, each array task asks for one job, and few submissions carry many ru
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_workflow, snakemake
-
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-# the local cluster keeps no accounting (sacct), so the executor must poll squeue
-LOCAL_CLUSTER_OVERLAY = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "5")
 PER_RUN_RULES = ("train_heads", "ensemble_heads", "ood_scores")
-
-
-def cluster_is_up() -> str | None:
-    """None when an idle node answers, else why not."""
-    if not shutil.which("sinfo"):
-        return "no SLURM client (sinfo) installed; run `make system-deps` as root"
-    proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
-    if proc.returncode != 0 or not re.search(r"idle|mix", proc.stdout):
-        return f"no idle SLURM node ({proc.stderr.strip() or proc.stdout.strip() or 'none'}); start one with `bash tests/slurm/start_cluster.sh`"
-    return None
-
-
-@pytest.fixture(scope="module")
-def slurm_study(tmp_path_factory, repo):
-    why = cluster_is_up()
-    if why:
-        if os.environ.get("REQUIRE_SLURM") == "1":
-            pytest.fail(f"REQUIRE_SLURM=1 but {why}")
-        pytest.skip(why)
-    work = copy_workflow(tmp_path_factory.mktemp("slurm_study"))
-    shutil.copy(repo / "tests/slurm/slurm_study.yaml", work / "slurm_study.yaml")
-    started = time.monotonic()
-    proc = snakemake(
-        work, "--profile", "slurm", *LOCAL_CLUSTER_OVERLAY,  # the command as users type it
-        "--configfile", "slurm_study.yaml", "--slurm-keep-successful-logs", timeout=2400,
-    )
-    log = proc.stdout + proc.stderr
-    (work / "snakemake.log").write_text(log)  # kept beside the study for a look afterwards
-    print(f"\nSLURM study: {time.monotonic() - started:.0f} s wall time in {work}")
-    return work, log
 
 
 def submissions(work: Path, log: str) -> dict[str, str]:

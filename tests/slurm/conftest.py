@@ -1,0 +1,59 @@
+"""The one-node cluster of tests/slurm/start_cluster.sh, and the fault-free SLURM study that
+the study tests measure and the fault tests compare against."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import copy_workflow, snakemake
+
+# the local cluster keeps no accounting (sacct), so the executor must poll squeue
+LOCAL_CLUSTER_OVERLAY = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "5")
+STUDY_CONFIG = "slurm_study.yaml"
+# the command as users type it, on the small study
+STUDY_COMMAND = ("--profile", "slurm", *LOCAL_CLUSTER_OVERLAY, "--configfile", STUDY_CONFIG, "--slurm-keep-successful-logs")
+
+
+def cluster_is_up() -> str | None:
+    """None when an idle node answers, else why not."""
+    if not shutil.which("sinfo"):
+        return "no SLURM client (sinfo) installed; run `make system-deps` as root"
+    proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    if proc.returncode != 0 or not re.search(r"idle|mix", proc.stdout):
+        return f"no idle SLURM node ({proc.stderr.strip() or proc.stdout.strip() or 'none'}); start one with `bash tests/slurm/start_cluster.sh`"
+    return None
+
+
+def require_cluster() -> None:
+    """Skip without a cluster, or fail where CI requires one (REQUIRE_SLURM=1)."""
+    why = cluster_is_up()
+    if why:
+        if os.environ.get("REQUIRE_SLURM") == "1":
+            pytest.fail(f"REQUIRE_SLURM=1 but {why}")
+        pytest.skip(why)
+
+
+def study_copy(dest: Path, repo: Path) -> Path:
+    work = copy_workflow(dest)
+    shutil.copy(repo / "tests/slurm" / STUDY_CONFIG, work / STUDY_CONFIG)
+    return work
+
+
+@pytest.fixture(scope="session")
+def slurm_study(tmp_path_factory, repo) -> tuple[Path, str]:
+    """The small study run once without faults through the real profile: (workdir, log)."""
+    require_cluster()
+    work = study_copy(tmp_path_factory.mktemp("slurm_study"), repo)
+    started = time.monotonic()
+    proc = snakemake(work, *STUDY_COMMAND, timeout=2400)
+    log = proc.stdout + proc.stderr
+    (work / "snakemake.log").write_text(log)  # kept beside the study for a look afterwards
+    print(f"\nSLURM study: {time.monotonic() - started:.0f} s wall time in {work}")
+    return work, log

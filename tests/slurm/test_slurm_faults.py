@@ -1,0 +1,305 @@
+"""Faults injected while the small study runs on the one-node cluster, the way a shared
+cluster deals them out: a cancelled extraction job, a cancelled array task of train_heads, a
+job that needs more memory than it asked for, the node going DOWN and back, and the Snakemake
+controller killed (SIGKILL, as when a login session dies) and started again. The study must
+finish with the same numbers as the fault-free run (tests/slurm/conftest.py's slurm_study):
+every file of every run equal byte for byte."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from samderm.fault_injection import BALLAST_ENV
+from tests.conftest import SNAKEMAKE
+from tests.slurm.conftest import STUDY_COMMAND, require_cluster, study_copy
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+# the tables the fault study is run for (no report: its per-run outputs are what faults hit)
+TARGETS = ("results/tables/runs.tsv", "results/tables/ood_runs.tsv")
+# one training job that needs ~3.3 GB: more than the 2 GB its first attempt asks for, less than
+# the 4 GB of its retry (profiles/slurm: mem_mb grows with `attempt`)
+BALLAST_RUN = "exp1/wce/parallel/"
+BALLAST_SLURM_LOGS = "rule_train_heads/exp1_wce_parallel_full_tiny_mean_128_0"  # the executor's log folder for it
+BALLAST_MB = 2100
+STUDY_TIMEOUT_S = 1500
+TMP_SUFFIX = ".tmp"  # samderm.io.atomic_path's temporary files
+
+
+def squeue() -> list[tuple[str, str, str]]:
+    """(job id, state, rule) of every job in the queue; array tasks one by one (`<id>_<task>`)."""
+    out = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T|%k"], capture_output=True, text=True, check=True).stdout
+    jobs = []
+    for line in filter(None, out.splitlines()):
+        job_id, state, comment = line.split("|", 2)
+        rule = re.match(r"rule_(\w+?)(?:_wildcards_|$)", comment)
+        jobs.append((job_id, state, rule[1] if rule else comment))
+    return jobs
+
+
+def running(rule: str, array_task: bool | None = None) -> list[str]:
+    return [job_id for job_id, state, r in squeue()
+            if r == rule and state == "RUNNING" and (array_task is None or ("_" in job_id) == array_task)]
+
+
+def training_task(work: Path, avoid: str) -> list[str]:
+    """A running train_heads array task that has started training a run other than ``avoid``
+    (its SLURM log names the run), so that two faults never hit one job."""
+    for job_id in running("train_heads", True):
+        log = work / ".snakemake/slurm_logs/rule_train_heads" / f"{job_id}.log"
+        trained = re.search(r"samderm\.train\.run: training (\S+)", log.read_text()) if log.is_file() else None
+        if trained and not trained[1].startswith(avoid):
+            return [job_id]
+    return []
+
+
+def show_job(job_id: str) -> dict[str, str]:
+    out = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True, check=True).stdout
+    return dict(re.findall(r"(\S+?)=(\S*)", out.splitlines()[0]))
+
+
+def outputs(work: Path) -> dict[str, int]:
+    """Every file the study wrote (logs aside), with its modification time in ns."""
+    return {str(p.relative_to(work)): p.stat().st_mtime_ns for p in (work / "results").rglob("*")
+            if p.is_file() and "logs" not in p.relative_to(work / "results").parts[:1]}
+
+
+def incomplete_outputs(work: Path) -> set[str]:
+    """The outputs Snakemake has marked incomplete (jobs started, not yet seen finished): one
+    record per output, its path in urlsafe base64, split into `@`-prefixed parts when long."""
+    marks = work / ".snakemake/incomplete"
+    records = [p.relative_to(marks).parts for p in marks.rglob("*") if p.is_file() and p.name != "migration_underway"]
+    return {base64.urlsafe_b64decode("".join(part.lstrip("@") for part in parts)).decode() for parts in records}
+
+
+@dataclass
+class Controller:
+    """`snakemake --profile slurm ...` in a session of its own, as from a login shell."""
+
+    work: Path
+    name: str
+    proc: subprocess.Popen | None = None
+    started: float = 0.0
+
+    @property
+    def log(self) -> Path:
+        return self.work / f"{self.name}.log"
+
+    def start(self, *extra: str) -> "Controller":
+        env = {**os.environ, BALLAST_ENV: f"results/logs/train_heads/{BALLAST_RUN}={BALLAST_MB}"}
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen([*SNAKEMAKE, *STUDY_COMMAND, *extra, *TARGETS], cwd=self.work, env=env,
+                                     stdout=open(self.log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+    def finished_jobs(self) -> int:
+        return len(re.findall(r"^Finished jobid: \d+", self.text(), re.M))
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait(self) -> float:
+        rc = self.proc.wait(timeout=STUDY_TIMEOUT_S)
+        assert rc == 0, f"{self.name}: snakemake exited {rc}:\n{self.text()[-6000:]}"
+        return time.monotonic() - self.started
+
+    def sigkill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)  # the whole session, as when the login dies
+        self.proc.wait()
+
+
+@dataclass
+class FaultStudy:
+    work: Path
+    seen: dict = field(default_factory=dict)  # what each fault hit and when
+
+
+def wait_for(what: str, controller: Controller, probe, timeout: float = 600):
+    """Poll until probe() returns something truthy while the controller runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        assert controller.alive(), f"the study ended before {what}:\n{controller.text()[-4000:]}"
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def scancel(job_id: str) -> None:
+    subprocess.run(["scancel", job_id], check=True)
+
+
+def set_node(state: str) -> None:
+    subprocess.run(["scontrol", "update", f"nodename={socket.gethostname().split('.')[0]}", f"state={state}",
+                    *(["reason=fault test"] if state == "down" else [])], check=True)
+
+
+@pytest.fixture(scope="module")
+def fault_study(tmp_path_factory, repo) -> FaultStudy:
+    require_cluster()
+    study = FaultStudy(study_copy(tmp_path_factory.mktemp("slurm_faults"), repo))
+    controllers = [Controller(study.work, "controller1"), Controller(study.work, "controller2")]
+    try:
+        inject_faults(study, *controllers)
+    finally:  # a failed test leaves no job, controller or DOWN node to the tests after it
+        for controller in controllers:
+            if controller.proc and controller.alive():
+                controller.sigkill()
+            for run_id in re.findall(r"^SLURM run ID: (\S+)", controller.text() if controller.proc else "", re.M):
+                subprocess.run(["scancel", "--name", run_id], check=False)
+        if "down" in subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout:
+            set_node("resume")
+    return study
+
+
+def inject_faults(study: FaultStudy, first: Controller, second: Controller) -> None:
+    seen = study.seen
+    first.start()
+
+    # 1. the running extraction job is cancelled (as a pre-emption or an admin would)
+    (seen["extraction"],) = wait_for("an extraction job", first, lambda: running("extract_features")[:1])
+    scancel(seen["extraction"])
+
+    # 2. a running array task of train_heads is cancelled; 3. the ballast job runs out of memory meanwhile
+    (seen["train_task"],) = wait_for("a train_heads array task", first, lambda: training_task(study.work, BALLAST_RUN))
+    scancel(seen["train_task"])
+
+    # 4. the node goes DOWN while OOD scoring or ensembling runs, and comes back
+    seen["node_down_jobs"] = wait_for("an OOD or ensemble job", first,
+                                      lambda: running("ood_scores") + running("ensemble_heads"))
+    set_node("down")
+    seen["node_down_epoch"] = time.time()
+    time.sleep(5)
+    set_node("resume")
+
+    # 5. the controller dies mid-run: once one more job has finished and another is running
+    finished = first.finished_jobs()
+    wait_for("a job finished after the node came back, with another running", first,
+             lambda: first.finished_jobs() > finished and any(s == "RUNNING" for _, s, _ in squeue()))
+    seen["killed_at"] = time.monotonic() - first.started
+    seen["incomplete_at_kill"] = incomplete_outputs(study.work)
+    seen["outputs_at_kill"] = outputs(study.work)
+    first.sigkill()
+    seen["finished_before_kill"] = first.finished_jobs()
+
+    # the same command again (after the unlock a killed controller needs), the old jobs still queued
+    subprocess.run([*SNAKEMAKE, *STUDY_COMMAND, "--unlock"], cwd=study.work, check=True, capture_output=True)
+    second.start()
+    seen["recovery_s"] = second.wait()
+    print(f"\nfault study: {seen['killed_at']:.0f} s until the controller was killed, "
+          f"{seen['recovery_s']:.0f} s for the second run, in {study.work}")
+
+
+def attempts(work: Path, slurm_log_dir: str) -> list[str]:
+    """SLURM job ids (array tasks as `<id>_<task>`) of every attempt of one job, in order, from the
+    controllers' logs: the executor names each attempt's log under .snakemake/slurm_logs/<rule>/<wildcards>/."""
+    found = []
+    for name in ("controller1", "controller2"):
+        for job_id in re.findall(rf"slurm_logs/{re.escape(slurm_log_dir)}/(\d+(?:_\d+)?)\.log", (work / f"{name}.log").read_text()):
+            if job_id not in found:
+                found.append(job_id)
+    return found
+
+
+def ended(job: dict[str, str]) -> float:
+    return datetime.fromisoformat(job["EndTime"]).timestamp()
+
+
+def recovered_after_cancel(study: FaultStudy, rule: str, cancelled: str) -> tuple[list[str], float]:
+    """The attempts of the job whose SLURM job was cancelled, checked: the executor saw the
+    cancellation, resubmitted, and the last attempt completed; and the seconds from the
+    cancellation to its end."""
+    first = show_job(cancelled)
+    assert first["JobState"] == "CANCELLED"
+    log = (study.work / "controller1.log").read_text()
+    assert f"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'" in log
+    (log_dir,) = set(re.findall(rf"slurm_logs/(rule_{rule}/\S+?)/{cancelled}\.log", log))
+    tries = attempts(study.work, log_dir)
+    last = show_job(tries[-1])
+    assert tries[0] == cancelled and len(tries) >= 2 and last["JobState"] == "COMPLETED", tries
+    return tries, ended(last) - ended(first)
+
+
+def test_a_cancelled_extraction_job_is_resubmitted(fault_study):
+    tries, took = recovered_after_cancel(fault_study, "extract_features", fault_study.seen["extraction"])
+    print(f"\ncancelled extraction job: {len(tries) - 1} job redone, done {took:.0f} s after the cancellation")
+
+
+def test_a_cancelled_array_task_is_resubmitted(fault_study):
+    tries, took = recovered_after_cancel(fault_study, "train_heads", fault_study.seen["train_task"])
+    print(f"\ncancelled array task: {len(tries) - 1} job redone, done {took:.0f} s after the cancellation")
+
+
+def test_a_job_out_of_memory_is_retried_with_more_memory(fault_study):
+    """The ballast job's first attempt passes its memory request and SLURM kills it; the retry
+    asks for twice the memory (read back with `scontrol show job`) and completes."""
+    tries = attempts(fault_study.work, BALLAST_SLURM_LOGS)
+    jobs = [show_job(job_id) for job_id in tries]
+    memory = [int(job["MinMemoryNode"].rstrip("M")) for job in jobs]
+    assert len(jobs) >= 2 and jobs[0]["JobState"] == "FAILED", list(zip(tries, jobs))
+    assert jobs[-1]["JobState"] == "COMPLETED" and memory[-1] >= 2 * memory[0] - 2, list(zip(tries, memory))
+    first_log = next((fault_study.work / ".snakemake/slurm_logs").rglob(f"{tries[0]}.log")).read_text()
+    assert "exceeded memory limit" in first_log, first_log[-2000:]
+    print(f"\nout of memory: {memory[0]} MB, then {memory[-1]} MB; {len(tries) - 1} job redone, "
+          f"done {ended(jobs[-1]) - ended(jobs[0]):.0f} s after the kill")
+
+
+def test_jobs_on_a_node_set_down_are_requeued_and_complete(fault_study):
+    hit = fault_study.seen["node_down_jobs"]
+    assert hit
+    jobs = [show_job(job_id) for job_id in hit]
+    for job_id, job in zip(hit, jobs):
+        assert int(job["Restarts"]) >= 1 and job["JobState"] == "COMPLETED", (job_id, job)
+    print(f"\nnode DOWN for 5 s: {len(hit)} running jobs requeued, all done "
+          f"{max(map(ended, jobs)) - fault_study.seen['node_down_epoch']:.0f} s after it went down")
+
+
+def jobs_run(controller_log: Path) -> list[set[str]]:
+    """The outputs of each job a controller ran, from its log (`rule <name>:` ... `output: a, b`;
+    a group job's components indented)."""
+    return [set(block.split(", ")) for block in re.findall(r"^ *rule \w+:\n(?: +.*\n)*? +output: (.*)$",
+                                                             controller_log.read_text(), re.M)]
+
+
+def test_a_killed_controller_redoes_only_the_jobs_it_had_not_seen_finish(fault_study):
+    """The same command after the kill runs the jobs that were running (their outputs marked
+    incomplete) and those never started, and no job the killed controller saw finish. (Outputs'
+    times are no witness: every array task's outer Snakemake touches the first task's outputs
+    when it ends, plugin 2.8.0.)"""
+    seen, work = fault_study.seen, fault_study.work
+    incomplete = {rel for rel in seen["incomplete_at_kill"] if rel.startswith("results/")}
+    finished = set(seen["outputs_at_kill"]) - incomplete
+    rerun = jobs_run(work / "controller2.log")
+    redone = set().union(*rerun)
+    assert incomplete, "the controller was killed with no job running"
+    assert finished and not finished & redone, f"finished outputs written again: {sorted(finished & redone)[:10]}"
+    assert incomplete <= redone, f"incomplete outputs not redone: {sorted(incomplete - redone)}"
+    left = [rel for rel in outputs(work) if rel.endswith(TMP_SUFFIX)]
+    assert not left, f"half-written files left behind: {left}"
+    running = sum(bool(job & incomplete) for job in rerun)
+    print(f"\ncontroller killed: {seen['finished_before_kill']} finished jobs kept, {running} jobs that were running "
+          f"and {len(rerun) - running} not yet started run by the same command again, in {seen['recovery_s']:.0f} s")
+
+
+def test_the_study_equals_the_fault_free_run(fault_study, slurm_study):
+    reference, _ = slurm_study
+    faulty = outputs(fault_study.work)
+    assert len(faulty) > 100 and all(t in faulty for t in TARGETS)
+    missing = [rel for rel in faulty if not (reference / rel).is_file()]
+    differ = [rel for rel in faulty if rel not in missing and (fault_study.work / rel).read_bytes() != (reference / rel).read_bytes()]
+    assert not missing and not differ, (missing, differ)
