@@ -57,18 +57,29 @@ class CorruptFileError(ValueError):
     names the file and how to rebuild it."""
 
 
-def file_digest(path: str | Path) -> dict:
-    """{"bytes": size, "sha256": hex digest} of a file, read in 1 MiB blocks."""
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """A file's sha256 (hex), read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
+        for block in iter(lambda: fh.read(chunk), b""):
             digest.update(block)
-        return {"bytes": os.fstat(fh.fileno()).st_size, "sha256": digest.hexdigest()}
+    return digest.hexdigest()
+
+
+def file_digest(path: str | Path) -> dict:
+    """{"bytes": size, "sha256": hex digest} of a file."""
+    return {"bytes": os.path.getsize(path), "sha256": sha256_file(path)}
 
 
 def digest_sidecar(path: str | Path) -> Path:
     """Where a file without a settings file of its own keeps its size and sha256: ``{path}.sha256``."""
     return Path(f"{path}.sha256")
+
+
+def record_digest(written: str | Path, path: str | Path) -> None:
+    """Write the size and sha256 of ``written`` (the temporary file of ``atomic_path``) to ``path``'s sidecar,
+    before ``written`` is renamed to ``path``: the file never exists without its record."""
+    write_json(file_digest(written), digest_sidecar(path))
 
 
 def read_digest(record: str | Path) -> dict | None:
@@ -78,6 +89,11 @@ def read_digest(record: str | Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return digest if isinstance(digest, dict) else None
+
+
+def check_sidecar_digest(path: str | Path, rebuild: str | None = None) -> None:
+    """``check_digest`` of ``path`` against its sidecar."""
+    check_digest(path, read_digest(digest_sidecar(path)), digest_sidecar(path), rebuild)
 
 
 def check_digest(path: str | Path, recorded: dict | None, record: str | Path, rebuild: str | None = None,
@@ -95,7 +111,7 @@ def check_digest(path: str | Path, recorded: dict | None, record: str | Path, re
     size = os.path.getsize(path)
     if size != recorded["bytes"]:
         found = f"{size:,} bytes, but {recorded['bytes']:,} were written"
-    elif (sha256 := file_digest(path)["sha256"]) != recorded["sha256"]:
+    elif (sha256 := sha256_file(path)) != recorded["sha256"]:
         found = f"its {size:,} bytes have sha256 {sha256[:12]}..., but {recorded['sha256'][:12]}... was written"
     else:
         return

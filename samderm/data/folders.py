@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samderm.data.hashing import sha256_file
+from samderm.io import sha256_file
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any, Iterable
 
 
@@ -16,11 +15,3 @@ def stable_seed(*parts: Any) -> int:
 def seeded_order(keys: Iterable[str], seed: int) -> list[str]:
     """A seeded shuffle that depends only on the keys, not on their input order."""
     return sorted(keys, key=lambda k: (stable_seed(seed, k), k))
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()

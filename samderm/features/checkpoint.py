@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from samderm.data.download import fetch
-from samderm.data.hashing import sha256_file
+from samderm.io import sha256_file
 
 
 log = logging.getLogger(__name__)

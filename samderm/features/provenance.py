@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from samderm.data.hashing import sha256_file
+from samderm.io import sha256_file
 
 RECORD = Path(__file__).with_name("sam2_provenance.json")
 CHECKED_SUFFIXES = (".py", ".yaml")

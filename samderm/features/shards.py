@@ -12,8 +12,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from samderm.io import (CorruptFileError, atomic_path, check_digest, digest_sidecar, file_digest, read_digest,
-                        read_json, read_tsv, write_json, write_tsv)
+from samderm.io import (CorruptFileError, atomic_path, check_sidecar_digest, read_json, read_tsv, record_digest,
+                        write_json, write_tsv)
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,13 @@ class ShardDir:
         return self.view_ids(k, kind) == list(view_ids)
 
     def _check(self, k: int, kind: str, rebuild: str = "Run the job again: it computes the shard again.") -> None:
-        path = self._file(k, kind)
-        check_digest(path, read_digest(digest_sidecar(path)), digest_sidecar(path), rebuild)
+        check_sidecar_digest(self._file(k, kind), rebuild)
 
     def _save(self, k: int, kind: str, write: Callable[[Path], None]) -> None:
         path = self._file(k, kind)
         with atomic_path(path) as tmp:
             write(tmp)
-            write_json(file_digest(tmp), digest_sidecar(path))  # before the shard appears: it never lacks its record
+            record_digest(tmp, path)
 
     def view_ids(self, k: int, kind: str) -> list[str]:
         path = self._file(k, kind)

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from samderm.heads.model import HeadModel
-from samderm.io import atomic_path, check_digest, digest_sidecar, file_digest, read_digest, write_json
+from samderm.io import atomic_path, check_sidecar_digest, record_digest
 
 FORMAT = "samderm-head/1"
 
@@ -19,14 +19,14 @@ def save_head(model: HeadModel, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:  # a file object: given a path, torch names the zip's folder after the random tmp name
             torch.save(payload, fh)
-        write_json(file_digest(tmp), digest_sidecar(path))  # before model.pt appears: it never lacks its record
+        record_digest(tmp, path)
 
 
 def load_head(path: str | Path, map_location: str | torch.device = "cpu", verified: bool = False) -> HeadModel:
     """The head in ``path``, refused unless it has the size and sha256 of its sidecar; ``verified``: the
     caller checked the file against its own record (the bundle keeps its heads' digests in bundle.json)."""
     if not verified:
-        check_digest(path, read_digest(digest_sidecar(path)), digest_sidecar(path))
+        check_sidecar_digest(path)
     payload = torch.load(path, map_location=map_location, weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a samderm head (expected format '{FORMAT}')")

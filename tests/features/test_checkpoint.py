@@ -8,9 +8,9 @@ import pytest
 import torch
 from .conftest import RESOLUTION
 
-from samderm.data.hashing import sha256_file
 from samderm.features.checkpoint import CheckpointError, download_checkpoint
 from samderm.features.encoder import build_sam2_model
+from samderm.io import sha256_file
 
 
 def test_download_and_load_round_trip(official_checkpoint, http_server):

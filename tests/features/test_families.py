@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from samderm.data.hashing import sha256_file
 from samderm.features.checkpoint import CheckpointError
 from samderm.features.families import build_encoder
+from samderm.io import sha256_file
 
 TIMM_MODEL = "vit_tiny_patch16_224"
 

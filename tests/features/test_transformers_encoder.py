@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-from samderm.data.hashing import sha256_file
 from samderm.features.checkpoint import CheckpointError
 from samderm.features.families import build_encoder
+from samderm.io import sha256_file
 
 pytest.importorskip("transformers")
 
