@@ -27,9 +27,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from samderm.metrics.bootstrap import full_sample, percentile_interval
-from samderm.metrics.bootstrap import SIDE_METRICS as METRICS
-from samderm.metrics.bootstrap import side_metrics
+from samderm.metrics.bootstrap import full_sample, percentile_interval, side_metrics
 
 UNKNOWN = "unknown"  # the subgroup of images whose value is unknown
 ALL = "all"  # the column and group of the row over all the images of a split

@@ -14,8 +14,8 @@ import pandas as pd
 
 from samderm.io import read_tsv
 from samderm.data.splits import SHIFT
-from samderm.ood.end_to_end import (ACCURACY_COLUMNS, CLASS_COLUMNS, GROUP_KEYS, REJECTED_NOT_SKIN, REJECTED_OOD,
-                                    REJECTIONS, gate_head)
+from samderm.ood.end_to_end import (ACCURACY_COLUMNS, GROUP_KEYS, REJECTED_NOT_SKIN, REJECTED_OOD, REJECTIONS,
+                                    gate_head)
 from samderm.ood.metrics import ALL_LEVELS, LEVEL_ORDER
 from samderm.ood.sets import EXTERNAL_SOURCE
 from samderm.report.aggregate import CONFIG_KEYS, ResultsError, read_runs, run_from_dir
