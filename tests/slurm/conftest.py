@@ -40,6 +40,13 @@ def require_cluster() -> None:
         pytest.skip(why)
 
 
+def requests(job_id: str) -> list[dict[str, str]]:
+    """`scontrol show job` of one job (one record per array task), as key=value dicts: what it asked
+    for and how it ended (the test cluster keeps finished jobs an hour)."""
+    out = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True, check=True).stdout
+    return [dict(re.findall(r"(\S+?)=(\S*)", line)) for line in out.splitlines() if line.strip()]
+
+
 def study_copy(dest: Path, repo: Path) -> Path:
     work = copy_workflow(dest)
     shutil.copy(repo / "tests/slurm" / STUDY_CONFIG, work / STUDY_CONFIG)

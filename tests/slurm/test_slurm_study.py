@@ -7,11 +7,12 @@ it has CPUs, each array task asks for one job, and few submissions carry many ru
 from __future__ import annotations
 
 import re
-import subprocess
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+
+from tests.slurm.conftest import requests
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -29,12 +30,6 @@ def submissions(work: Path, log: str) -> dict[str, str]:
         found[job_id] = kinds.pop()
     assert found, f"no SLURM submissions in the log:\n{log[-3000:]}"
     return found
-
-
-def requests(job_id: str) -> list[dict[str, str]]:
-    """`scontrol show job` of one job (one record per array task), as key=value dicts."""
-    out = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True, check=True).stdout
-    return [dict(re.findall(r"(\S+?)=(\S*)", line)) for line in out.splitlines() if line.strip()]
 
 
 def minutes(limit: str) -> float:
