@@ -192,9 +192,10 @@ def inject_faults(study: FaultStudy, first: Controller, second: Controller) -> N
     wait_for("a job finished after the node came back, with another running", first,
              lambda: first.finished_jobs() > finished and any(s == "RUNNING" for _, s, _ in squeue()))
     seen["killed_at"] = time.monotonic() - first.started
+    first.sigkill()
+    # read after the kill: a live controller may still mark a job finished between the two reads
     seen["incomplete_at_kill"] = incomplete_outputs(study.work)
     seen["outputs_at_kill"] = outputs(study.work)
-    first.sigkill()
     seen["finished_before_kill"] = first.finished_jobs()
 
     # the same command again (after the unlock a killed controller needs), the old jobs still queued
