@@ -15,8 +15,15 @@ os.environ.update(
     )
 )
 
-from samderm.config import ConfigError, check_config, load_yaml_strict, public_datasets
+from samderm.config import (
+    ConfigError,
+    check_config,
+    download_rule,
+    load_yaml_strict,
+    public_datasets,
+)
 from samderm.data.download import EXPECTED_LABELLED
+from samderm.slurm_arrays import split_slurm_arrays_by_request
 from samderm.data.sources.read import (
     OFFICIAL as OFFICIAL_ADAPTERS,
     configured_sources,
@@ -73,6 +80,16 @@ wildcard_constraints:
     arch=NAME,
     balancing=NAME,
     seed="[0-9]+",
+
+
+# the SLURM executor gives every task of an array the first job's request: one array per request
+split_slurm_arrays_by_request()
+
+
+def per_attempt(amount):
+    """A resource request that grows with each retry (profiles/slurm: `retries`), as a job killed
+    for its memory or time limit needs more of it, not the same again."""
+    return lambda wildcards, attempt: amount * attempt
 
 
 def balancing_of(exp):
@@ -226,16 +243,11 @@ def demo_clinical_output():
 
 def downloaded_sources():
     """data.sources entries of a published data set whose data.download.<adapter> is configured (enabled)."""
-    download = config["data"]["download"]
     return {
         name: source
         for name, source in SOURCES.items()
-        if download["enabled"]
-        and source["adapter"] in OFFICIAL_ADAPTERS
-        and bool(
-            download.get(source["adapter"], {}).get("url")
-            or download.get(source["adapter"], {}).get("files")
-        )
+        if source["adapter"] in OFFICIAL_ADAPTERS
+        and download_rule(config["data"]["download"], source["adapter"])
     }
 
 

@@ -31,8 +31,8 @@ if DATA_CFG["source"] == "demo":
             "../envs/samderm.yaml"
         threads: 1
         resources:
-            mem_mb=1000,
-            runtime=10,
+            mem_mb=per_attempt(1000),
+            runtime=per_attempt(10),
         params:
             demo=DATA_CFG["demo"],
         script:
@@ -53,8 +53,8 @@ if download_wanted("isic2019"):
             "../envs/samderm.yaml"
         threads: 1
         resources:
-            mem_mb=1000,
-            runtime=240,
+            mem_mb=per_attempt(1000),
+            runtime=per_attempt(240),
         params:
             dataset="isic2019",
             download=DOWNLOADS["isic2019"],
@@ -77,8 +77,8 @@ if download_wanted("isic2019_test"):
             "../envs/samderm.yaml"
         threads: 1
         resources:
-            mem_mb=1000,
-            runtime=120,
+            mem_mb=per_attempt(1000),
+            runtime=per_attempt(120),
         params:
             dataset="isic2019_test",
             download=DOWNLOADS["isic2019_test"],
@@ -100,8 +100,8 @@ if download_wanted("places365"):
             "../envs/samderm.yaml"
         threads: 1
         resources:
-            mem_mb=1000,
-            runtime=120,
+            mem_mb=per_attempt(1000),
+            runtime=per_attempt(120),
         params:
             dataset="places365",
             download=DOWNLOADS["places365"],
@@ -123,8 +123,8 @@ if download_wanted("dtd"):
             "../envs/samderm.yaml"
         threads: 1
         resources:
-            mem_mb=1000,
-            runtime=60,
+            mem_mb=per_attempt(1000),
+            runtime=per_attempt(60),
         params:
             dataset="dtd",
             download=DOWNLOADS["dtd"],
@@ -149,8 +149,8 @@ if DATA_CFG["source"] == "isic2019" and PUBLIC["not_skin"]:
             "../envs/samderm.yaml"
         threads: 1
         resources:
-            mem_mb=1000,
-            runtime=10,
+            mem_mb=per_attempt(1000),
+            runtime=per_attempt(10),
         params:
             sets=PUBLIC["not_skin"],
             other_sets=PUBLIC["ood"],
@@ -174,8 +174,8 @@ if DATA_CFG["source"] == "isic2019" and PUBLIC["ood"]:
             "../envs/samderm.yaml"
         threads: 1
         resources:
-            mem_mb=1000,
-            runtime=10,
+            mem_mb=per_attempt(1000),
+            runtime=per_attempt(10),
         params:
             sets=PUBLIC["ood"],
             other_sets=PUBLIC["not_skin"],
@@ -201,8 +201,8 @@ for _name, _source in downloaded_sources().items():
             "../envs/samderm.yaml"
         threads: 1
         resources:
-            mem_mb=1000,
-            runtime=240,
+            mem_mb=per_attempt(1000),
+            runtime=per_attempt(240),
         params:
             dataset=_source["adapter"],
             download=DOWNLOADS[_source["adapter"]],
@@ -225,8 +225,8 @@ rule read_source:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     params:
         name=lambda wildcards: wildcards.source,
         source=lambda wildcards: config["data"]["sources"][wildcards.source],
@@ -251,8 +251,8 @@ rule build_manifest:
         "../envs/samderm.yaml"
     threads: 4
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(60),
     params:
         **external_source_params(),
         labels=config["labels"],
@@ -282,8 +282,8 @@ rule compute_ita:
         "../envs/samderm.yaml"
     threads: 2
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(30),
     params:
         ring=DATA_CFG["ita"]["ring"],
         min_skin_share=DATA_CFG["ita"]["min_skin_share"],
@@ -302,8 +302,8 @@ rule make_splits:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     params:
         # only a study with ood.shift has it: other studies' splits keep their params
         **({"shift": config["ood"]["shift"]} if config["ood"].get("shift") else {}),
@@ -328,8 +328,10 @@ rule make_views:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        # imports torchvision (augmentation parameters): its SLURM job step, Snakemake included,
+        # peaked at 0.86 GB (sstat) and at 1.09 GB in a CI run, where 1 GB got it killed
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     params:
         balancing=lambda wildcards: config["balancing"][wildcards.balancing],
     script:

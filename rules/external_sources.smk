@@ -31,8 +31,8 @@ rule tabulate_external_sources:
         "../envs/samderm.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
     params:
         bootstrap=config["report"]["bootstrap"],
         calibration_bins=config["report"]["calibration_bins"],

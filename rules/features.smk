@@ -15,8 +15,8 @@ rule segment_lesions:
         "../envs/samderm.yaml"
     threads: 4
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(120),
     params:
         features=features_params_for_masks,
         segmenter=SEGMENTER,
@@ -46,8 +46,8 @@ rule extract_features:
         "../envs/samderm.yaml"
     threads: 4
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(120),
     params:
         features=features_params,
         encoder=lambda wildcards: encoder_config(wildcards.encoder),
@@ -67,8 +67,8 @@ rule download_checkpoint:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=60,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(60),
     params:
         encoder=encoder_of_checkpoint,
     script:

@@ -20,8 +20,8 @@ rule plot_class_histogram:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     params:
         labels=config["labels"],
         unk=config["data"]["unk"],
@@ -47,8 +47,8 @@ rule plot_balance:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     script:
         "../scripts/plot_balance.py"
 
@@ -71,8 +71,8 @@ rule plot_lesion_f1:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     script:
         "../scripts/plot_lesion_f1.py"
 
@@ -101,8 +101,8 @@ rule plot_confusion_matrix:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     params:
         report=config["report"],
     script:
@@ -130,8 +130,8 @@ rule plot_ood_curves:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     params:
         report=config["report"],
     script:
@@ -155,8 +155,8 @@ rule plot_crop_overlays:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     script:
         "../scripts/plot_crop_overlays.py"
 
@@ -180,8 +180,8 @@ rule plot_rulegraph:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     params:
         # the rule graph depends on the whole study (which experiments, losses, crops ...)
         config=config,
@@ -209,8 +209,8 @@ rule plot_reliability:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     params:
         report=config["report"],
     script:
@@ -237,8 +237,8 @@ rule plot_ood_levels:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     params:
         report=config["report"],
     script:

@@ -27,8 +27,8 @@ rule plot_label_efficiency:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     params:
         experiments=config["experiments"],
     script:

@@ -23,8 +23,8 @@ rule ood_scores:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,  # measured on the demo: 1.0 GB (Python, torch, the model and features)
-        runtime=10,
+        mem_mb=per_attempt(2000),  # measured on the demo: 1.0 GB (Python, torch, the model and features)
+        runtime=per_attempt(10),
     params:
         # which runs are scored is the workflow's business, not the job's: editing ood.exclude reruns no OOD job
         ood={k: v for k, v in config["ood"].items() if k != "exclude"},

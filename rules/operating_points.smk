@@ -30,8 +30,8 @@ rule tabulate_operating_points:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     params:
         report=config["report"],
         held_out_experiments=held_out_experiments(),
@@ -58,8 +58,8 @@ rule plot_roc_operating_points:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     params:
         report=config["report"],
         held_out_experiments=held_out_experiments(),

@@ -16,8 +16,8 @@ rule bundle_models:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     params:
         # the study's config without predict.images/name/masks/device: predicting never rebuilds the bundle
         config={
@@ -46,8 +46,8 @@ rule predict:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
     params:
         predict=config["predict"],
     script:

@@ -15,8 +15,8 @@ if config["data"]["source"] == "demo":
             "../envs/samderm.yaml"
         threads: 1
         resources:
-            mem_mb=2000,
-            runtime=10,
+            mem_mb=per_attempt(2000),
+            runtime=per_attempt(10),
         params:
             classes=list(config["labels"]["lesion_classes"])
             + (["UNK"] if config["data"]["unk"] == "keep" else []),
@@ -43,8 +43,8 @@ rule score_external:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     params:
         entry=lambda wildcards: EXTERNAL[wildcards.name],
         out_dir=lambda wildcards: f"results/external/{wildcards.name}",
@@ -74,8 +74,8 @@ if EXTERNAL:
             "../envs/samderm.yaml"
         threads: 1
         resources:
-            mem_mb=4000,
-            runtime=30,
+            mem_mb=per_attempt(4000),
+            runtime=per_attempt(30),
         params:
             names=list(EXTERNAL),
             report=config["report"],

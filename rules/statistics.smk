@@ -23,8 +23,8 @@ rule calibrate_runs:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     params:
         report=config["report"],
     script:
@@ -43,8 +43,8 @@ rule bootstrap_intervals:
         "../envs/samderm.yaml"
     threads: 4
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(240),
     params:
         report=config["report"],
     script:
@@ -70,8 +70,8 @@ rule tabulate_claims:
         "../envs/samderm.yaml"
     threads: 4
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(60),
     params:
         matrix=config["matrix"],
         report=config["report"],
@@ -91,8 +91,8 @@ rule bootstrap_ood:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(60),
     params:
         report=config["report"],
     script:
@@ -123,8 +123,8 @@ if SEMI_SUPERVISED_EXPERIMENTS:
             "../envs/samderm.yaml"
         threads: 1
         resources:
-            mem_mb=4000,
-            runtime=30,
+            mem_mb=per_attempt(4000),
+            runtime=per_attempt(30),
         params:
             twins=SEMI_SUPERVISED_TWINS,
             classes=list(config["labels"]["lesion_classes"])

@@ -52,8 +52,8 @@ rule tabulate_subgroups:
         "../envs/samderm.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
     params:
         subgroups=config["subgroups"],
         bootstrap=config["report"]["bootstrap"],

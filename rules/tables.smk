@@ -13,8 +13,8 @@ rule aggregate_runs:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     params:
         collapse=config["report"]["collapse"],
     script:
@@ -32,8 +32,8 @@ rule aggregate_ood:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     script:
         "../scripts/aggregate_ood.py"
 
@@ -89,8 +89,8 @@ rule tabulate_classification:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     params:
         report=config["report"],
         held_out_experiments=held_out_experiments(),
@@ -136,8 +136,8 @@ rule tabulate_data:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     params:
         labels=config["labels"],
         unk=config["data"]["unk"],
@@ -174,8 +174,8 @@ rule tabulate_ood:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     params:
         report=config["report"],
     script:
@@ -230,8 +230,8 @@ rule tabulate_gate:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     params:
         heads=config["ood"]["heads"],
         selection_metric=config["report"]["selection_metric"],
@@ -256,8 +256,8 @@ rule tabulate_features:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     script:
         "../scripts/tabulate_features.py"
 
@@ -287,8 +287,8 @@ rule tabulate_encoders:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     params:
         logs=extraction_logs(),
         metric=config["report"]["selection_metric"],
@@ -308,7 +308,7 @@ rule export_predictions:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     script:
         "../scripts/export_predictions.py"

@@ -23,8 +23,8 @@ rule train_heads:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,  # measured on the demo: 1.1 GB (Python, torch, the run's features)
-        runtime=10,
+        mem_mb=per_attempt(2000),  # measured on the demo: 1.1 GB (Python, torch, the run's features)
+        runtime=per_attempt(10),
     params:
         run=run_params,
         store_dirs=feature_stores_for_run,
@@ -53,8 +53,8 @@ rule train_probe:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     params:
         run=run_params,
         store_dirs=feature_stores_for_run,
@@ -79,8 +79,8 @@ rule ensemble_heads:
         "../envs/samderm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     params:
         run=run_params,
     script:

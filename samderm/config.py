@@ -174,7 +174,7 @@ def _probe_problems(config: Mapping[str, Any], runs: Sequence[Run]) -> list[str]
     return problems
 
 
-def _download_rule(downloads: Mapping[str, Any], name: str) -> bool:
+def download_rule(downloads: Mapping[str, Any], name: str) -> bool:
     """Whether data.download makes a rule that fetches data set ``name``."""
     item = downloads.get(name) or {}
     return bool(downloads.get("enabled") and (item.get("url") or item.get("files")))
@@ -206,7 +206,7 @@ def _public_problems(data: Mapping[str, Any], root: Path) -> list[str]:
         raw = Path(downloads.get("dir", "results/downloads")) / name
         if (root / raw).is_dir():
             problems += _unknown_categories(name, root / raw, not_skin, ood)
-        elif not _download_rule(downloads, name):
+        elif not download_rule(downloads, name):
             problems.append(f"data.public: draws from {name} but '{raw}' does not exist "
                             f"(set data.download.enabled and data.download.{name}.url or .files)")
     return problems
@@ -245,21 +245,21 @@ def _data_problems(data: Mapping[str, Any], root: Path) -> list[str]:
     unlabeled = ["isic2019_test"] if data.get("unlabeled_dir") else []
     sources = {n: s for n, s in configured_sources(data).items() if s["adapter"] in OFFICIAL}
     for name in dict.fromkeys(["isic2019", *unlabeled, *public_datasets(data), *(s["adapter"] for s in sources.values())]):
-        if _download_rule(downloads, name):
+        if download_rule(downloads, name):
             problems += filter(None, (checksum_problem(item, where) for where, item in download_items(name, downloads[name]).items()))
     public = data.get("public") or {}
     wanted = {
-        "data.isic2019.root": (data["isic2019"]["root"], _download_rule(downloads, "isic2019"),
+        "data.isic2019.root": (data["isic2019"]["root"], download_rule(downloads, "isic2019"),
                                " (or set data.download.enabled and data.download.isic2019)"),
         "data.not_skin_dir": (data["not_skin_dir"], bool(public.get("not_skin")),
                               " (your own not-skin folder, or draw it from public sets with data.public.not_skin)"),
         "data.ood_dir": (data["ood_dir"], bool(public.get("ood")), " (or draw it from public sets with data.public.ood)"),
     }
     if data.get("unlabeled_dir"):
-        wanted["data.unlabeled_dir"] = (data["unlabeled_dir"], _download_rule(downloads, "isic2019_test"),
+        wanted["data.unlabeled_dir"] = (data["unlabeled_dir"], download_rule(downloads, "isic2019_test"),
                                         " (or set data.download.enabled and data.download.isic2019_test)")
     for name, source in sources.items():
-        wanted[f"data.sources.{name}.root"] = (source["root"], _download_rule(downloads, source["adapter"]),
+        wanted[f"data.sources.{name}.root"] = (source["root"], download_rule(downloads, source["adapter"]),
                                                 f" (or set data.download.enabled and data.download.{source['adapter']})")
     for key, (path, made_by_a_rule, hint) in wanted.items():
         if not made_by_a_rule and not (root / path).is_dir():
