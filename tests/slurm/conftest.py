@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_workflow, snakemake
+from tests.conftest import SNAKEMAKE, copy_workflow
 
 # the local cluster keeps no accounting (sacct), so the executor must poll squeue
 LOCAL_CLUSTER_OVERLAY = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "5")
@@ -47,6 +47,16 @@ def requests(job_id: str) -> list[dict[str, str]]:
     return [dict(re.findall(r"(\S+?)=(\S*)", line)) for line in out.splitlines() if line.strip()]
 
 
+def failed_job_logs(controller_log: str, lines: int = 12) -> str:
+    """The end of each SLURM log the controller names for a failed job: why SLURM ended it
+    ("exceeded memory limit", a crash before the rule's own log has a line), which the
+    controller's output alone does not say."""
+    named = dict.fromkeys(re.findall(r"(\S+/slurm_logs/\S+?\.log) \(check log file", controller_log))
+    tails = [f"--- {path} (last {lines} lines)\n" + "\n".join(Path(path).read_text().splitlines()[-lines:])
+             for path in named if Path(path).is_file()]
+    return "\n".join(tails)
+
+
 def study_copy(dest: Path, repo: Path) -> Path:
     work = copy_workflow(dest)
     shutil.copy(repo / "tests/slurm" / STUDY_CONFIG, work / STUDY_CONFIG)
@@ -59,8 +69,9 @@ def slurm_study(tmp_path_factory, repo) -> tuple[Path, str]:
     require_cluster()
     work = study_copy(tmp_path_factory.mktemp("slurm_study"), repo)
     started = time.monotonic()
-    proc = snakemake(work, *STUDY_COMMAND, timeout=2400)
+    proc = subprocess.run([*SNAKEMAKE, *STUDY_COMMAND], cwd=work, capture_output=True, text=True, timeout=2400)
     log = proc.stdout + proc.stderr
     (work / "snakemake.log").write_text(log)  # kept beside the study for a look afterwards
+    assert proc.returncode == 0, f"the SLURM study failed:\n{log[-6000:]}\n{failed_job_logs(log)}"
     print(f"\nSLURM study: {time.monotonic() - started:.0f} s wall time in {work}")
     return work, log

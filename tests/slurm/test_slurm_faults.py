@@ -22,7 +22,7 @@ import pytest
 
 from samderm.fault_injection import BALLAST_ENV
 from tests.conftest import SNAKEMAKE
-from tests.slurm.conftest import STUDY_COMMAND, require_cluster, requests, study_copy
+from tests.slurm.conftest import STUDY_COMMAND, failed_job_logs, require_cluster, requests, study_copy
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -31,7 +31,6 @@ TARGETS = ("results/tables/runs.tsv", "results/tables/ood_runs.tsv")
 # one training job that needs ~3.3 GB: more than the 2 GB its first attempt asks for, less than
 # the 4 GB of its retry (profiles/slurm: mem_mb grows with `attempt`)
 BALLAST_RUN = "exp1/wce/parallel/"
-BALLAST_SLURM_LOGS = "rule_train_heads/exp1_wce_parallel_full_tiny_mean_128_0"  # the executor's log folder for it
 BALLAST_MB = 2100
 STUDY_TIMEOUT_S = 1500
 TMP_SUFFIX = ".tmp"  # samderm.io.atomic_path's temporary files
@@ -114,7 +113,7 @@ class Controller:
 
     def wait(self) -> float:
         rc = self.proc.wait(timeout=STUDY_TIMEOUT_S)
-        assert rc == 0, f"{self.name}: snakemake exited {rc}:\n{self.text()[-6000:]}"
+        assert rc == 0, f"{self.name}: snakemake exited {rc}:\n{self.text()[-6000:]}\n{failed_job_logs(self.text())}"
         return time.monotonic() - self.started
 
     def sigkill(self) -> None:
@@ -135,7 +134,7 @@ def wait_for(what: str, controller: Controller, probe, timeout: float = 600):
         found = probe()
         if found:
             return found
-        assert controller.alive(), f"the study ended before {what}:\n{controller.text()[-4000:]}"
+        assert controller.alive(), f"the study ended before {what}:\n{controller.text()[-4000:]}\n{failed_job_logs(controller.text())}"
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -192,6 +191,7 @@ def inject_faults(study: FaultStudy, first: Controller, second: Controller) -> N
     wait_for("a job finished after the node came back, with another running", first,
              lambda: first.finished_jobs() > finished and any(s == "RUNNING" for _, s, _ in squeue()))
     seen["killed_at"] = time.monotonic() - first.started
+    seen["killed_epoch"] = time.time()
     first.sigkill()
     # read after the kill: a live controller may still mark a job finished between the two reads
     seen["incomplete_at_kill"] = incomplete_outputs(study.work)
@@ -206,15 +206,53 @@ def inject_faults(study: FaultStudy, first: Controller, second: Controller) -> N
           f"{seen['recovery_s']:.0f} s for the second run, in {study.work}")
 
 
-def attempts(work: Path, slurm_log_dir: str) -> list[str]:
-    """SLURM job ids (array tasks as `<id>_<task>`) of every attempt of one job, in order, from the
-    controllers' logs: the executor names each attempt's log under .snakemake/slurm_logs/<rule>/<wildcards>/."""
-    found = []
-    for name in ("controller1", "controller2"):
-        for job_id in re.findall(rf"slurm_logs/{re.escape(slurm_log_dir)}/(\d+(?:_\d+)?)\.log", (work / f"{name}.log").read_text()):
-            if job_id not in found:
-                found.append(job_id)
+def submissions(controller_log: str) -> dict[str, list[str]]:
+    """Snakemake job id -> the SLURM job ids of its attempts, in order, from a controller's log: single
+    jobs (`Job N has been submitted with SLURM jobid X`) and array tasks (`<id>_<task>`, the tasks
+    numbered in the order of the array's Snakemake ids)."""
+    found: dict[str, list[str]] = {}
+    for job, single, jobs, array, first_task in re.findall(
+            r"Job (\d+) has been submitted with SLURM jobid (\d+)|Submitted array job with Snakemake IDs ([\d,]+) "
+            r"and SLURM job ID (\d+)\. The individual task IDs are (\d+)-", controller_log):
+        if job:
+            found.setdefault(job, []).append(single)
+        for offset, member in enumerate(jobs.split(",") if jobs else []):
+            found.setdefault(member, []).append(f"{array}_{int(first_task) + offset}")
     return found
+
+
+def job_logs(controller_log: str) -> dict[str, str]:
+    """Snakemake job id -> the job's own log (results/logs/...), which names it in every controller."""
+    return dict((job, log) for log, job in re.findall(r"^ *rule \w+:\n(?: +.*\n)*? +log: ([^,\s]+).*\n(?: +.*\n)*? +jobid: (\d+)$",
+                                                       controller_log, re.M))
+
+
+def attempts(work: Path, job_log: str, controllers: tuple[str, ...] = ("controller1", "controller2")) -> list[str]:
+    """SLURM job ids (array tasks as `<id>_<task>`) of every attempt, in order, of the job whose own log
+    starts with ``job_log``, from both controllers' logs. (The executor writes an array task's SLURM log
+    to .snakemake/slurm_logs/<rule>/<id>_<task>.log, not to the folder it announces, plugin 2.8.0.)"""
+    found = []
+    for name in controllers:
+        text = (work / f"{name}.log").read_text()
+        tries = submissions(text)
+        for job, log in job_logs(text).items():
+            found += [job_id for job_id in tries.get(job, []) if log.startswith(job_log) and job_id not in found]
+    return found
+
+
+def jobs_finished_since(work: Path, since_epoch: float) -> list[set[str]]:
+    """The outputs of each SLURM job whose own Snakemake (`localrule`) finished after ``since_epoch``, from
+    the SLURM logs. A job the killed controller left running goes on; when it ends, its Snakemake
+    clears its outputs' incomplete marks, and the same command started after that keeps them."""
+    stamp = r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]\nFinished jobid"
+    finished = []
+    for log in (work / ".snakemake/slurm_logs").rglob("*.log"):
+        text = log.read_text()
+        ends = [datetime.strptime(" ".join(s.split()), "%a %b %d %H:%M:%S %Y").timestamp() for s in re.findall(stamp, text, re.M)]
+        if ends and max(ends) >= since_epoch - 1:  # the logs' times are whole seconds
+            lines = re.findall(r"^ *localrule \w+:\n(?: +.*\n)*? +output: (.*)$", text, re.M)
+            finished.append({output for line in lines for output in line.split(", ")})
+    return finished
 
 
 def ended(job: dict[str, str]) -> float:
@@ -229,8 +267,8 @@ def recovered_after_cancel(study: FaultStudy, rule: str, cancelled: str) -> tupl
     assert first["JobState"] == "CANCELLED"
     log = (study.work / "controller1.log").read_text()
     assert f"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'" in log
-    (log_dir,) = set(re.findall(rf"slurm_logs/(rule_{rule}/\S+?)/{cancelled}\.log", log))
-    tries = attempts(study.work, log_dir)
+    (job,) = [job for job, tries in submissions(log).items() if cancelled in tries]
+    tries = attempts(study.work, job_logs(log)[job])
     last = show_job(tries[-1])
     assert tries[0] == cancelled and len(tries) >= 2 and last["JobState"] == "COMPLETED", tries
     return tries, ended(last) - ended(first)
@@ -247,17 +285,22 @@ def test_a_cancelled_array_task_is_resubmitted(fault_study):
 
 
 def test_a_job_out_of_memory_is_retried_with_more_memory(fault_study):
-    """The ballast job's first attempt passes its memory request and SLURM kills it; the retry
-    asks for twice the memory (read back with `scontrol show job`) and completes."""
-    tries = attempts(fault_study.work, BALLAST_SLURM_LOGS)
+    """The ballast job's first attempt passes its memory request and SLURM kills it; each retry asks
+    for more memory than the attempt before (read back with `scontrol show job`; a controller started
+    again counts from its first attempt), and the last completes."""
+    job_log = f"results/logs/train_heads/{BALLAST_RUN}"
+    tries = attempts(fault_study.work, job_log)
     jobs = [show_job(job_id) for job_id in tries]
     memory = [int(job["MinMemoryNode"].rstrip("M")) for job in jobs]
     assert len(jobs) >= 2 and jobs[0]["JobState"] == "FAILED", list(zip(tries, jobs))
     assert jobs[-1]["JobState"] == "COMPLETED" and memory[-1] >= 2 * memory[0] - 2, list(zip(tries, memory))
+    for controller in ("controller1", "controller2"):
+        asked = [memory[tries.index(job_id)] for job_id in attempts(fault_study.work, job_log, (controller,))]
+        assert all(later > earlier for earlier, later in zip(asked, asked[1:])), (controller, asked)
     first_log = next((fault_study.work / ".snakemake/slurm_logs").rglob(f"{tries[0]}.log")).read_text()
     assert "exceeded memory limit" in first_log, first_log[-2000:]
-    print(f"\nout of memory: {memory[0]} MB, then {memory[-1]} MB; {len(tries) - 1} job redone, "
-          f"done {ended(jobs[-1]) - ended(jobs[0]):.0f} s after the kill")
+    print(f"\nout of memory: {memory[0]} MB, then {memory[1]} MB; attempts asked for {memory} MB; "
+          f"done {ended(jobs[-1]) - ended(jobs[0]):.0f} s after the first kill")
 
 
 def test_jobs_on_a_node_set_down_are_requeued_and_complete(fault_study):
@@ -279,9 +322,9 @@ def jobs_run(controller_log: Path) -> list[set[str]]:
 
 def test_a_killed_controller_redoes_only_the_jobs_it_had_not_seen_finish(fault_study):
     """The same command after the kill runs the jobs that were running (their outputs marked
-    incomplete) and those never started, and no job the killed controller saw finish. (Outputs'
-    times are no witness: every array task's outer Snakemake touches the first task's outputs
-    when it ends, plugin 2.8.0.)"""
+    incomplete; unless the SLURM job ended by itself first) and those never started, and no job the
+    killed controller saw finish. (Outputs' times are no witness: every array task's outer Snakemake
+    touches the first task's outputs when it ends, plugin 2.8.0.)"""
     seen, work = fault_study.seen, fault_study.work
     incomplete = {rel for rel in seen["incomplete_at_kill"] if rel.startswith("results/")}
     finished = seen["outputs_at_kill"] - incomplete
@@ -289,12 +332,15 @@ def test_a_killed_controller_redoes_only_the_jobs_it_had_not_seen_finish(fault_s
     redone = set().union(*rerun)
     assert incomplete, "the controller was killed with no job running"
     assert finished and not finished & redone, f"finished outputs written again: {sorted(finished & redone)[:10]}"
-    assert incomplete <= redone, f"incomplete outputs not redone: {sorted(incomplete - redone)}"
+    ended_alone = [job for job in jobs_finished_since(work, seen["killed_epoch"]) if job & incomplete and not job & redone]
+    left_over = incomplete - redone - set().union(*ended_alone)
+    assert not left_over, f"incomplete outputs neither redone nor finished by their own SLURM job: {sorted(left_over)}"
     left = [rel for rel in outputs(work) if rel.endswith(TMP_SUFFIX)]
     assert not left, f"half-written files left behind: {left}"
     running = sum(bool(job & incomplete) for job in rerun)
-    print(f"\ncontroller killed: {seen['finished_before_kill']} finished jobs kept, {running} jobs that were running "
-          f"and {len(rerun) - running} not yet started run by the same command again, in {seen['recovery_s']:.0f} s")
+    print(f"\ncontroller killed: {seen['finished_before_kill']} finished jobs kept, {len(ended_alone)} running jobs ended "
+          f"by themselves and kept, {running} that were running and {len(rerun) - running} not yet started run by the "
+          f"same command again, in {seen['recovery_s']:.0f} s")
 
 
 def test_the_study_equals_the_fault_free_run(fault_study, slurm_study):
