@@ -57,13 +57,18 @@ class CorruptFileError(ValueError):
     names the file and how to rebuild it."""
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """A file's sha256 (hex), read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+def file_hash(path: str | Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> "hashlib._Hash":
+    """The hash object of a file's bytes, read in 1 MiB blocks (update it further to go on)."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
             digest.update(block)
-    return digest.hexdigest()
+    return digest
+
+
+def sha256_file(path: str | Path) -> str:
+    """A file's sha256 (hex)."""
+    return file_hash(path).hexdigest()
 
 
 def file_digest(path: str | Path) -> dict:

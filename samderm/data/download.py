@@ -48,6 +48,7 @@ from samderm.data import isic
 from samderm.data.sources import ham10000 as ham
 from samderm.data.sources import isic2019_test as isic_test
 from samderm.data.sources import pad_ufes20 as pad
+from samderm.io import file_hash
 from samderm.logs import progress
 
 log = logging.getLogger(__name__)
@@ -109,14 +110,6 @@ def _expected_checksum(item: Mapping[str, Any], where: str) -> tuple[str, str]:
     return ("sha256", item["sha256"].lower()) if item.get("sha256") else ("md5", item["md5"].lower())
 
 
-def file_digest(path: str | Path, algorithm: str) -> "hashlib._Hash":
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
-    return digest
-
-
 def _chunks(response, size: int) -> Iterator[bytes]:
     while block := response.read(size):
         yield block
@@ -148,7 +141,7 @@ def fetch(url: str, dest: str | Path, sha256: str | None = None, timeout: float 
     if urllib.parse.urlparse(url).scheme not in ("http", "https", "file"):
         raise ValueError(f"{url}: only http, https and file URLs are allowed")
     if dest.is_file():
-        if file_digest(dest, algorithm).hexdigest() == expected:
+        if file_hash(dest, algorithm).hexdigest() == expected:
             log.info("%s: already present with the expected %s", dest, algorithm)
             return dest
         log.warning("%s: present but its %s differs; fetching it again", dest, algorithm)
@@ -157,7 +150,7 @@ def fetch(url: str, dest: str | Path, sha256: str | None = None, timeout: float 
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.is_file() else 0
     response = _open(url, offset, timeout)
-    digest = file_digest(part, algorithm) if offset else hashlib.new(algorithm)
+    digest = file_hash(part, algorithm) if offset else hashlib.new(algorithm)
     if response is not None:
         with response:
             if offset and response.status != 206:

@@ -294,8 +294,8 @@ def forest_figure(rows: pd.DataFrame, task: str, png: str | Path, svg: str | Pat
 def tabulate_subgroups(prediction_paths: Sequence[str | Path], manifest_tsv: str | Path, ita_tsv: str | Path | None,
                        table_tsv: str | Path, summary_stem: str | Path, gate_stem: str | Path,
                        figure_pngs: Mapping[str, str | Path], bootstrap: Mapping, n_bins: int,
-                       selection_metric: str, subgroups: Mapping, held_out_experiments: Collection[str] = (),
-                       figure_svgs: Mapping[str, str | Path] | None = None, runs_tsv: str | Path = "",
+                       selection_metric: str, subgroups: Mapping, held_out_experiments: Collection[str] = (), *,
+                       runs_tsv: str | Path, figure_svgs: Mapping[str, str | Path] | None = None,
                        tuning_tsvs: Sequence[str | Path] = (), image_tsvs: Sequence[str | Path] = (),
                        heads: Sequence[str] = ("lesion",), tasks: Sequence[str] = TASKS,
                        threads: int = 1) -> pd.DataFrame:

@@ -5,7 +5,6 @@ masks from files for some images and from SAM2 for the rest), freshly trained he
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -6,7 +6,6 @@ import logging
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from samderm.io import read_tsv, write_tsv
 from samderm.matrix import Run

@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 
 from samderm.report.aggregate import collect_runs
@@ -41,10 +42,8 @@ def test_each_group_gets_its_own_best(tidy):
         assert row.val_macro_f1 == pytest.approx(group["macro_f1_mean"].max())
 
 
-def tie_table(val_scores: dict) -> "pd.DataFrame":
+def tie_table(val_scores: dict) -> pd.DataFrame:
     """runs.tsv rows in matrix order: loss -> (val macro_f1, val balanced_accuracy), two seeds each."""
-    import pandas as pd
-
     rows = []
     for loss, (f1, bacc) in val_scores.items():
         for seed in (0, 1):
