@@ -28,7 +28,8 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 # the tables the fault study is run for (no report: its per-run outputs are what faults hit)
 TARGETS = ("results/tables/runs.tsv", "results/tables/ood_runs.tsv")
-# one training job that needs ~3.3 GB: more than the 2 GB its first attempt asks for, less than
+# one training job that needs ~3 GB (2.1 GB of ballast on a 0.94 GB job step, benchmarks/slurm_memory.py):
+# more than the 2 GB its first attempt asks for, less than
 # the 4 GB of its retry (profiles/slurm: mem_mb grows with `attempt`)
 BALLAST_RUN = "exp1/wce/parallel/"
 BALLAST_MB = 2100
