@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.conftest import SNAKEMAKE  # noqa: E402
-from tests.slurm.conftest import STUDY_COMMAND, requests, study_copy  # noqa: E402
+from tests.slurm.conftest import STUDY_COMMAND, requests, rule_of, study_copy  # noqa: E402
 
 
 def poll(peaks: dict[str, int], stop: threading.Event) -> None:
@@ -52,7 +52,7 @@ def main() -> None:
     rows: dict[str, tuple[int, int]] = {}  # rule -> (request MB, peak kB) of its job nearest its limit
     for job_id, rss in peaks.items():
         (record,) = requests(job_id)
-        rule = re.sub(r"_wildcards_.*", "", re.sub(r"^(?:rule|group)_", "", record.get("Comment", "?")))
+        rule = rule_of(record.get("Comment", "?"))
         rule = "report (group job)" if rule.startswith("report_") else rule  # named after its components
         amount, unit = re.match(r"(\d+)([MG])", record["MinMemoryNode"]).groups()
         asked = int(amount) * (1024 if unit == "G" else 1)

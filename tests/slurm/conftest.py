@@ -47,6 +47,12 @@ def requests(job_id: str) -> list[dict[str, str]]:
     return [dict(re.findall(r"(\S+?)=(\S*)", line)) for line in out.splitlines() if line.strip()]
 
 
+def rule_of(comment: str) -> str:
+    """The rule (or group) a SLURM job runs, from the comment the executor gives it
+    (`rule_<name>` or `rule_<name>_wildcards_<values>`)."""
+    return re.sub(r"_wildcards_.*", "", re.sub(r"^(?:rule|group)_", "", comment))
+
+
 def failed_job_logs(controller_log: str, lines: int = 12) -> str:
     """The end of each SLURM log the controller names for a failed job: why SLURM ended it
     ("exceeded memory limit", a crash before the rule's own log has a line), which the

@@ -22,7 +22,7 @@ import pytest
 
 from samderm.fault_injection import BALLAST_ENV
 from tests.conftest import SNAKEMAKE
-from tests.slurm.conftest import STUDY_COMMAND, failed_job_logs, require_cluster, requests, study_copy
+from tests.slurm.conftest import STUDY_COMMAND, failed_job_logs, require_cluster, requests, rule_of, study_copy
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -43,8 +43,7 @@ def squeue() -> list[tuple[str, str, str]]:
     jobs = []
     for line in filter(None, out.splitlines()):
         job_id, state, comment = line.split("|", 2)
-        rule = re.match(r"rule_(\w+?)(?:_wildcards_|$)", comment)
-        jobs.append((job_id, state, rule[1] if rule else comment))
+        jobs.append((job_id, state, rule_of(comment)))
     return jobs
 
 
