@@ -186,7 +186,12 @@ def inject_faults(study: FaultStudy, first: Controller, second: Controller) -> N
     time.sleep(5)
     set_node("resume")
 
-    # 5. the controller dies mid-run: once one more job has finished and another is running
+    # 5. the controller dies mid-run, once the jobs requeued by the DOWN node have ended (a requeued
+    # job that started again after the kill would rewrite finished outputs, and the second run would
+    # delete the inputs of one still running: two faults, not this one) and one more job has finished
+    # with another running
+    wait_for("the jobs requeued by the DOWN node to end", first,
+             lambda: not set(seen["node_down_jobs"]) & {job_id for job_id, _, _ in squeue()})
     finished = first.finished_jobs()
     wait_for("a job finished after the node came back, with another running", first,
              lambda: first.finished_jobs() > finished and any(s == "RUNNING" for _, s, _ in squeue()))
